@@ -1,0 +1,5 @@
+"""orbitml: machine learning on planetary and space-mission imagery."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,1 @@
+"""The ``orbitml`` command-line program (typer + rich)."""
