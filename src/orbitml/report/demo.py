@@ -17,6 +17,7 @@ SECTIONS: list[str] = [
     "orbitml.unmix.demo",
     "orbitml.tiling.demo",
     "orbitml.crism.demo",
+    "orbitml.crism.demo_params",
     "orbitml.cosmic.demo",
 ]
 

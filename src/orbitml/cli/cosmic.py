@@ -1,0 +1,21 @@
+"""``orbitml cosmic ...``: cosmic-ray hits in CCD frames.
+
+Commands live in two modules, each with ``register(app)``: ``cosmic_detect`` (detect, train) and
+``cosmic_catalog`` (catalog, rate).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(help="Cosmic-ray hits: detect, categorise, catalogue and rate over a mission.",
+                  no_args_is_help=True)
+
+for _name in ("orbitml.cli.cosmic_detect", "orbitml.cli.cosmic_catalog"):
+    try:
+        importlib.import_module(_name).register(app)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise

@@ -1,0 +1,1 @@
+"""cosmic: detect, categorise and count cosmic-ray hits in CCD frames."""

@@ -1,0 +1,1 @@
+"""crism: CRISM mineral classification (bland-pixel ratioing, noise removal, HBM classifier, summary parameters)."""
