@@ -33,3 +33,44 @@ class DemoContext:
         p = self.out / name
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+def run_demo(out: Path, quick: bool = False, seed: int = 0, only: list[str] | None = None):
+    """Run the demo sections; a failing section is reported in the HTML and the run goes on.
+
+    Returns (report path, [(section, "ok" | "failed", seconds)]).
+    """
+    import importlib
+    import time
+    import traceback
+
+    from orbitml.io.provenance import write_run_info
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = DemoContext(out=out, quick=quick, seed=seed)
+    results = []
+    for modname in SECTIONS:
+        if only and not any(o in modname for o in only):
+            continue
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:
+                continue  # that workflow is not built yet
+            raise
+        t0 = time.perf_counter()
+        try:
+            mod.section(ctx)
+            status = "ok"
+        except Exception:  # keep the other sections; show the failure in the report
+            status = "failed"
+            ctx.report.add_section(f"{modname} (failed)", traceback.format_exc())
+        results.append((modname, status, time.perf_counter() - t0))
+    ctx.report.add_section(
+        "Run summary",
+        tables=[("sections", [{"section": n, "status": s, "seconds": round(t, 1)} for n, s, t in results])],
+    )
+    path = ctx.report.write(out / "report.html")
+    write_run_info(out, "orbitml demo", {"quick": quick, "only": only or []}, seed=seed)
+    return path, results
