@@ -1,0 +1,413 @@
+"""CRISM spectral summary parameters (Viviano-Beck et al. 2014) on spectra and on scenes.
+
+The table of parameters is :data:`orbitml.crism.params_table.PARAMETERS`; this module holds the
+vectorised primitives that evaluate its formula forms on ``(n_pixels, n_bands)`` arrays:
+
+* :func:`compute_parameters` — arrays in, a :class:`ParamResult` out (values, the bands used);
+* :func:`summary_parameters` — a scene in, a scene out with one band per parameter (band names =
+  parameter names, CRS and transform kept, nodata NaN), computed in row blocks so a dask-backed
+  scene is never loaded whole.
+
+Each wavelength of a formula is read from the band whose centre is nearest to it (if that band is
+within ``tolerance_nm``), as the median over the formula's kernel width of bands centred there
+(NaN bands inside a kernel are ignored).  A parameter whose wavelengths the data do not cover is
+NaN with a warning, or an :class:`OrbitmlInputError` when the caller asked for it by name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from orbitml.crism.params_table import PARAMETERS, ParamDef, canonical_name
+from orbitml.errors import OrbitmlInputError
+
+__all__ = ["BandSampler", "ParamResult", "compute_parameters", "summary_parameters", "resolve_names",
+           "DEFAULT_TOLERANCE_NM"]
+
+DEFAULT_TOLERANCE_NM = 15.0
+
+
+class MissingCoverage(Exception):
+    """A wavelength a formula needs lies outside the data's bands (internal)."""
+
+
+class BandSampler:
+    """Kernel-median band values of ``X`` (n, n_bands) at requested wavelengths, cached.
+
+    ``wavelengths`` may be in any order (TRR3 cubes run long to short); kernels are taken over
+    neighbours in wavelength order.  :attr:`used` records every ``(requested nm, band index,
+    band nm, kernel)`` read since the last :meth:`reset_used`.
+    """
+
+    def __init__(self, X: np.ndarray, wavelengths: Sequence[float],
+                 tolerance_nm: float = DEFAULT_TOLERANCE_NM):
+        X = np.asarray(X)
+        wl = np.asarray(wavelengths, dtype=float).ravel()
+        if X.ndim != 2 or X.shape[1] != wl.size:
+            raise OrbitmlInputError(f"spectra of shape {X.shape} do not match {wl.size} wavelengths")
+        self.order = np.argsort(wl, kind="stable")
+        self.wl = wl[self.order]
+        self.X = X[:, self.order].astype(np.float64, copy=False)
+        self.tolerance_nm = float(tolerance_nm)
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self.used: list[tuple[float, int, float, int]] = []
+
+    def reset_used(self) -> None:
+        self.used = []
+
+    def index(self, wavelength: float) -> int:
+        """Sorted index of the band nearest ``wavelength``; MissingCoverage when none is close."""
+        i = int(np.argmin(np.abs(self.wl - wavelength)))
+        if abs(self.wl[i] - wavelength) > self.tolerance_nm:
+            raise MissingCoverage(wavelength)
+        return i
+
+    def W(self, wavelength: float) -> float:
+        """Centre (nm) of the band nearest ``wavelength``."""
+        return float(self.wl[self.index(wavelength)])
+
+    def R(self, wavelength: float, kernel: int = 1) -> np.ndarray:
+        """Median over ``kernel`` bands centred on the band nearest ``wavelength`` (fewer at the ends)."""
+        i = self.index(wavelength)
+        self.used.append((float(wavelength), int(self.order[i]), float(self.wl[i]), int(kernel)))
+        key = (i, int(kernel))
+        if key not in self._cache:
+            lo = i - kernel // 2  # centred window, truncated (not shifted) at the ends of the data
+            hi = min(self.wl.size, lo + kernel)
+            lo = max(0, lo)
+            block = self.X[:, lo:hi]
+            if hi - lo == 1:
+                val = block[:, 0].copy()
+            elif np.isnan(block).any():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    val = np.nanmedian(block, axis=1)
+            else:
+                val = np.median(block, axis=1)
+            self._cache[key] = val
+        return self._cache[key]
+
+    def bands_between(self, lo: float, hi: float) -> np.ndarray:
+        """Sorted indices of the bands with centres in [lo, hi] nm (at least two, else MissingCoverage)."""
+        idx = np.flatnonzero((self.wl >= lo) & (self.wl <= hi))
+        if idx.size < 2:
+            raise MissingCoverage(lo)
+        for i in idx:
+            self.used.append((float(self.wl[i]), int(self.order[i]), float(self.wl[i]), 1))
+        return idx
+
+
+# --- primitives ------------------------------------------------------------------------------
+
+def _div(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a / b
+
+
+def continuum(s: BandSampler, short: float, long: float, at: float, ks: int, kl: int) -> np.ndarray:
+    """Straight line in wavelength through R(short) and R(long), evaluated at the band nearest ``at``."""
+    ws, wl, wc = s.W(short), s.W(long), s.W(at)
+    b = (wc - ws) / (wl - ws)
+    return (1.0 - b) * s.R(short, ks) + b * s.R(long, kl)
+
+
+def band_depth(s: BandSampler, short, centre, long, ks=5, kc=5, kl=5) -> np.ndarray:
+    """BD = 1 - R(centre) / continuum(centre)."""
+    return 1.0 - _div(s.R(centre, kc), continuum(s, short, long, centre, ks, kl))
+
+
+def shoulder(s: BandSampler, short, centre, long, ks=5, kc=5, kl=5) -> np.ndarray:
+    """Inverse lever rule: 1 - continuum(centre) / R(centre) (positive for a local maximum)."""
+    return 1.0 - _div(continuum(s, short, long, centre, ks, kl), s.R(centre, kc))
+
+
+def _relative(s: BandSampler, short, long, at, ks, kl, kc) -> np.ndarray:
+    return _div(s.R(at, kc), continuum(s, short, long, at, ks, kl))
+
+
+def _integral_um(y: np.ndarray, wl_nm: np.ndarray) -> np.ndarray:
+    """Trapezoid integral along axis 1 over wavelength in µm; NaN bands are skipped."""
+    x = wl_nm / 1000.0
+    ok = np.isfinite(y)
+    if ok.all():
+        return np.trapezoid(y, x, axis=1)
+    out = np.full(y.shape[0], np.nan)
+    for r in np.flatnonzero(ok.sum(axis=1) >= 2):
+        m = ok[r]
+        out[r] = np.trapezoid(y[r, m], x[m])
+    return out
+
+
+def rpeak(s: BandSampler, wls: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(peak wavelength in µm, peak reflectance) of a 5th-order polynomial through R(wls).
+
+    Wavelengths not covered by the data are dropped while at least 6 remain.  The maximum is
+    searched on a 0.5 nm grid over the fitted range.
+    """
+    pts = []
+    for w in wls:
+        try:
+            pts.append((s.W(w), s.R(w, 1)))
+        except MissingCoverage:
+            continue
+    if len(pts) < 6:
+        raise MissingCoverage(wls[0])
+    x = np.array([p[0] for p in pts]) / 1000.0
+    Y = np.stack([p[1] for p in pts], axis=0)  # (k, n)
+    n = Y.shape[1]
+    peak_wl = np.full(n, np.nan)
+    peak_r = np.full(n, np.nan)
+    ok = np.isfinite(Y).all(axis=0)
+    if not ok.any():
+        return peak_wl, peak_r
+    xc = x.mean()
+    coef = np.polynomial.polynomial.polyfit(x - xc, Y[:, ok], 5)  # (6, n_ok)
+    grid = np.arange(x.min(), x.max() + 1e-9, 0.0005)
+    V = np.polynomial.polynomial.polyvander(grid - xc, 5) @ coef  # (g, n_ok)
+    j = np.argmax(V, axis=0)
+    peak_wl[ok] = grid[j]
+    peak_r[ok] = V[j, np.arange(V.shape[1])]
+    return peak_wl, peak_r
+
+
+def _peak_continuum(s: BandSampler, peak_lo, peak_hi, anchor, ka, at_idx) -> np.ndarray:
+    """Continuum (n, len(at_idx)) from each pixel's highest band in [peak_lo, peak_hi] to R(anchor)."""
+    pk = s.bands_between(peak_lo, peak_hi)
+    block = s.X[:, pk]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        allnan = np.isnan(block).all(axis=1)
+        j = np.nanargmax(np.where(allnan[:, None], 0.0, block), axis=1)
+    rp = block[np.arange(block.shape[0]), j]
+    rp[allnan] = np.nan
+    wp = s.wl[pk][j]
+    wa, ra = s.W(anchor), s.R(anchor, ka)
+    slope = _div(ra - rp, wa - wp)
+    return rp[:, None] + slope[:, None] * (s.wl[at_idx][None, :] - wp[:, None])
+
+
+def evaluate(p: ParamDef, s: BandSampler) -> np.ndarray:
+    """Evaluate one table row on the sampler's spectra; raises MissingCoverage."""
+    w, k, f = p.wavelengths, p.kernels, p.form
+    if f == "R":
+        return s.R(w[0], k[0]).copy()
+    if f == "RATIO":
+        return _div(s.R(w[0], k[0]), s.R(w[1], k[1]))
+    if f == "BD":
+        return band_depth(s, *w, *k)
+    if f == "SH":
+        return shoulder(s, *w, *k)
+    if f == "MIN":
+        out = None
+        for t in range(0, len(w), 3):
+            bd = band_depth(s, *w[t:t + 3], *k[t:t + 3])
+            out = bd if out is None else np.minimum(out, bd)
+        return out
+    if f == "BDMEAN":
+        terms = [1.0 - _relative(s, w[0], w[1], c, k[0], k[1], kc)
+                 for c, kc in zip(w[2:], k[2:], strict=True)]
+        return np.mean(terms, axis=0)
+    if f == "INDEX":
+        total = np.zeros(s.X.shape[0])
+        for c, kc, wt in zip(w[2:], k[2:], p.weights, strict=True):
+            total = total + wt * (1.0 - _relative(s, w[0], w[1], c, k[0], k[1], kc))
+        return total
+    if f == "DROP":
+        rel = [_relative(s, w[0], w[1], c, k[0], k[1], kc) for c, kc in zip(w[2:], k[2:], strict=True)]
+        num = np.mean(rel[:p.n_num], axis=0)
+        den = np.mean(rel[p.n_num:], axis=0)
+        return 1.0 - _div(num, den)
+    if f == "SLOPE":
+        return _div(s.R(w[0], k[0]) - s.R(w[1], k[1]), (s.W(w[1]) - s.W(w[0])) / 1000.0)
+    if f == "RPEAK":
+        return rpeak(s, w)[0]
+    if f == "BDIVIS":
+        _, rmax = rpeak(s, w[2:])
+        idx = s.bands_between(w[0], w[1])
+        return _integral_um(1.0 - _div(s.X[:, idx], rmax[:, None]), s.wl[idx])
+    if f == "BDI":
+        idx = s.bands_between(w[0], w[1])
+        cont = _peak_continuum(s, w[2], w[3], w[4], k[4], idx)
+        return _integral_um(1.0 - _div(s.X[:, idx], cont), s.wl[idx])
+    if f == "VAR":
+        idx = s.bands_between(w[0], w[1])
+        Y, x = s.X[:, idx], s.wl[idx] / 1000.0
+        ok = np.isfinite(Y).all(axis=1)
+        out = np.full(Y.shape[0], np.nan)
+        if ok.any():
+            A = np.stack([np.ones_like(x), x], axis=1)
+            coef, *_ = np.linalg.lstsq(A, Y[ok].T, rcond=None)
+            out[ok] = ((Y[ok].T - A @ coef) ** 2).sum(axis=0)
+        return out
+    if f == "BDRATIO":
+        r1 = _relative(s, w[0], w[2], w[1], k[0], k[2], k[1])
+        r2 = _relative(s, w[3], w[5], w[4], k[3], k[5], k[4])
+        return 1.0 - _div(r1, r2)
+    if f == "BD3000":
+        r2210, r2530, r3000 = (s.R(x, kk) for x, kk in zip(w, k, strict=True))
+        return 1.0 - _div(r3000, r2530 * _div(r2530, r2210))
+    if f == "BDCARB":
+        r1 = _relative(s, w[0], w[2], w[1], k[0], k[2], k[1])
+        r2 = _relative(s, w[2], w[4], w[3], k[2], k[4], k[3])
+        with np.errstate(invalid="ignore"):
+            return 1.0 - np.sqrt(r1 * r2)
+    if f == "AREA":
+        idx = s.bands_between(w[0], w[1])
+        ws, wl = s.W(w[0]), s.W(w[1])
+        rs, rl = s.R(w[0], k[0]), s.R(w[1], k[1])
+        frac = (s.wl[idx] - ws) / (wl - ws)
+        cont = rs[:, None] * (1.0 - frac)[None, :] + rl[:, None] * frac[None, :]
+        return _integral_um(cont - s.X[:, idx], s.wl[idx])
+    raise ValueError(f"{p.name}: unknown formula form {f!r}")
+
+
+# --- public API ------------------------------------------------------------------------------
+
+@dataclass
+class ParamResult:
+    """Parameter values ``(n_pixels, n_params)`` and, per parameter, the bands that were read."""
+
+    names: list[str]
+    values: np.ndarray
+    bands_used: dict[str, list[tuple[float, int, float, int]]] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        key = canonical_name(name) or name
+        return self.values[:, self.names.index(key)]
+
+    def band_table(self) -> list[dict]:
+        """Rows ``{parameter, requested_nm, band (0-based), band_nm, kernel}`` (unique, in order)."""
+        rows = []
+        for name in self.names:
+            seen = set()
+            for req, idx, bw, ker in self.bands_used.get(name, []):
+                if (req, idx, ker) in seen:
+                    continue
+                seen.add((req, idx, ker))
+                rows.append({"parameter": name, "requested_nm": req, "band": idx, "band_nm": bw,
+                             "kernel": ker})
+        return rows
+
+
+def resolve_names(names: Sequence[str] | str | None) -> list[str]:
+    """Canonical parameter names; a comma-separated string is accepted; None = the whole table."""
+    if names is None:
+        return list(PARAMETERS)
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    out = []
+    for n in names:
+        key = canonical_name(n)
+        if key is None:
+            raise OrbitmlInputError(f"unknown summary parameter {n!r}; known: {', '.join(PARAMETERS)}")
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def compute_parameters(
+    X: np.ndarray,
+    wavelengths: Sequence[float],
+    names: Sequence[str] | str | None = None,
+    *,
+    tolerance_nm: float = DEFAULT_TOLERANCE_NM,
+    strict: bool | None = None,
+    warn: bool = True,
+) -> ParamResult:
+    """Summary parameters of spectra ``X`` ``(n_pixels, n_bands)`` with band centres ``wavelengths`` (nm).
+
+    ``names``: parameter names (case-insensitive) or None for the whole table.  A parameter the
+    data's wavelengths do not cover raises :class:`OrbitmlInputError` when ``strict`` (default:
+    True when ``names`` was given), else it is NaN and listed in ``result.missing`` (and warned).
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    todo = resolve_names(names)
+    strict = names is not None if strict is None else strict
+    s = BandSampler(X, wavelengths, tolerance_nm)
+    out = np.full((X.shape[0], len(todo)), np.nan)
+    used: dict[str, list] = {}
+    missing: dict[str, str] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j, name in enumerate(todo):
+            s.reset_used()
+            try:
+                out[:, j] = evaluate(PARAMETERS[name], s)
+            except MissingCoverage as exc:
+                wl = exc.args[0]
+                missing[name] = (f"needs {wl:.0f} nm; the data cover {s.wl.min():.0f}-{s.wl.max():.0f} nm "
+                                 f"with no band within {tolerance_nm:g} nm of it")
+                if strict:
+                    raise OrbitmlInputError(f"cannot compute {name}: {missing[name]}") from None
+            used[name] = list(s.used)
+    out[~np.isfinite(out)] = np.nan
+    if missing and warn:
+        warnings.warn(f"summary parameters left NaN for lack of wavelength coverage: {', '.join(missing)}",
+                      RuntimeWarning, stacklevel=2)
+    return ParamResult(todo, out, used, missing)
+
+
+def summary_parameters(
+    scene,
+    names: Sequence[str] | str | None = None,
+    *,
+    tolerance_nm: float = DEFAULT_TOLERANCE_NM,
+    strict: bool | None = None,
+    rows_per_block: int | None = None,
+    progress=None,
+):
+    """A scene ``(parameter, y, x)`` of summary parameters of a reflectance scene (I/F or ratioed).
+
+    Band names are the parameter names; CRS, transform and attrs are kept; nodata is NaN, and a
+    pixel whose bands are all invalid gets NaN for every parameter.  ``attrs['parameter_bands']``
+    holds the table of bands read (JSON text).  ``progress`` is an optional callable
+    ``(rows_done, rows_total)`` called after each row block.
+    """
+    import json
+
+    from orbitml.scene import check_scene, make_scene, wavelengths
+
+    scene = check_scene(scene)
+    wl = wavelengths(scene)
+    if wl is None:
+        raise OrbitmlInputError("the scene has no wavelength coordinate; pass a wavelength table")
+    todo = resolve_names(names)
+    nb, h, w = (scene.sizes[d] for d in ("band", "y", "x"))
+    nodata = scene.rio.nodata
+    if rows_per_block is None:
+        rows_per_block = max(1, int(2_000_000 // max(1, nb * w)))
+    out = np.full((len(todo), h, w), np.nan, dtype=np.float32)
+    first: ParamResult | None = None
+    missing: dict[str, str] = {}
+    for y0 in range(0, h, rows_per_block):
+        y1 = min(h, y0 + rows_per_block)
+        block = np.asarray(scene.isel(y=slice(y0, y1)).values, dtype=np.float64)
+        bad = ~np.isfinite(block)
+        if nodata is not None and np.isfinite(nodata):
+            bad |= block == nodata
+        block[bad] = np.nan
+        Xb = block.reshape(nb, -1).T
+        keep = ~np.isnan(Xb).all(axis=1)
+        res = compute_parameters(Xb[keep], wl, todo, tolerance_nm=tolerance_nm,
+                                 strict=(names is not None) if strict is None else strict, warn=False)
+        vals = np.full((Xb.shape[0], len(todo)), np.nan)
+        vals[keep] = res.values
+        out[:, y0:y1, :] = vals.T.reshape(len(todo), y1 - y0, w)
+        missing.update(res.missing)
+        if first is None:
+            first = res
+        if progress is not None:
+            progress(y1, h)
+    if missing:
+        warnings.warn(f"summary parameters left NaN for lack of wavelength coverage: {', '.join(missing)}",
+                      RuntimeWarning, stacklevel=2)
+    attrs = {k: v for k, v in scene.attrs.items() if k not in ("_FillValue", "scale_factor", "add_offset")}
+    attrs["units"] = "summary parameter"
+    attrs["parameter_bands"] = json.dumps(first.band_table() if first else [])
+    attrs["parameters_missing"] = json.dumps(missing)
+    return make_scene(out, band_names=todo, crs=scene.rio.crs, transform=scene.rio.transform(),
+                      nodata=np.nan, attrs=attrs)
