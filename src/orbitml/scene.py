@@ -49,8 +49,8 @@ def _coords_from_transform(transform: Affine, height: int, width: int):
         x = transform.c + cols * transform.a
         y = transform.f + rows * transform.e
     else:  # rotated grid: coordinates along the first row / column only
-        x = np.array([(transform * (c, 0.5))[0] for c in cols])
-        y = np.array([(transform * (0.5, r))[1] for r in rows])
+        x = np.array([(transform @ (c, 0.5))[0] for c in cols])
+        y = np.array([(transform @ (0.5, r))[1] for r in rows])
     return x, y
 
 

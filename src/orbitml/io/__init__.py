@@ -138,6 +138,9 @@ def open_scene(
             fmt, facts["driver"]), driver=facts["driver"])
         if fmt == "gtiff":
             wl = _gtiff_wavelengths(facts)
+            fw = [t.get("fwhm") for t in facts["band_tags"]]
+            if wl is not None and all(v is not None for v in fw):
+                fwhm = np.asarray([float(v) for v in fw])
             descs = facts["descriptions"]
             if any(descs) and wl is None:
                 band_names = [d or f"band {i + 1}" for i, d in enumerate(descs)]

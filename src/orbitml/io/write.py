@@ -83,9 +83,9 @@ def write_envi(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = No
         fields: dict[str, Any] = {"band names": _band_labels(scene)}
         if wl is not None:
             fields["wavelength units"] = "Nanometers"
-            fields["wavelength"] = [f"{v:.6g}" for v in wl]
+            fields["wavelength"] = [f"{v:.10g}" for v in wl]
             if "fwhm" in scene.coords:
-                fields["fwhm"] = [f"{v:.6g}" for v in scene.coords["fwhm"].values]
+                fields["fwhm"] = [f"{v:.10g}" for v in scene.coords["fwhm"].values]
         if scene.rio.nodata is not None:
             fields["data ignore value"] = scene.rio.nodata
         desc = ", ".join(f"{k}={v}" for k, v in scene.attrs.items() if k in ("instrument", "product_id", "units"))
@@ -114,9 +114,9 @@ def write_gtiff(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = N
                 for i in range(nb):
                     ds.set_band_description(i + 1, labels[i])
                     if wl is not None:
-                        tags = {"wavelength": f"{wl[i]:.6g}", "wavelength_units": "nm"}
+                        tags = {"wavelength": f"{wl[i]:.10g}", "wavelength_units": "nm"}
                         if "fwhm" in scene.coords:
-                            tags["fwhm"] = f"{float(scene.coords['fwhm'].values[i]):.6g}"
+                            tags["fwhm"] = f"{float(scene.coords['fwhm'].values[i]):.10g}"
                         ds.update_tags(i + 1, **tags)
                         imagery = {"CENTRAL_WAVELENGTH_UM": f"{wl[i] / 1000:.8g}"}
                         if "fwhm" in scene.coords:
