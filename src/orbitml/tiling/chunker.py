@@ -1,0 +1,178 @@
+"""Fixed-size tiles for scanning workflows (e.g. HiRISE ice search), with a black/nodata policy.
+
+Tiles start every ``size - overlap`` pixels; the last tile of a row or column is *shifted back*
+to end at the image edge, so the right and bottom remainders are always covered by full-size
+tiles of real pixels (no padding, nothing dropped).  Each tile records its pixel window and its
+footprint in the scene's CRS.  The index is written as CSV or GeoJSON; GeoJSON footprints stay in
+the scene CRS (Mars stays Mars, no reprojection to EPSG:4326): the CRS goes into the legacy
+``crs`` member (``{"type": "name", "properties": {"name": <EPSG URN or WKT>}}``) and a
+``crs_wkt`` member.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orbitml.errors import OrbitmlInputError
+from orbitml.io.atomic import atomic_path
+from orbitml.tiling.sources import Source, invalid_mask, open_source
+
+__all__ = ["ChunkTile", "TileIndex", "TileChunker", "chunk_offsets"]
+
+
+def chunk_offsets(n: int, size: int, step: int) -> list[int]:
+    """Start offsets covering ``[0, n)`` with tiles of ``size``; the last one ends exactly at ``n``."""
+    offs = list(range(0, n - size + 1, step))
+    if offs[-1] + size < n:
+        offs.append(n - size)
+    return offs
+
+
+@dataclass
+class ChunkTile:
+    index: int
+    i: int
+    j: int
+    row: int
+    col: int
+    height: int
+    width: int
+    left: float
+    bottom: float
+    right: float
+    top: float
+    black_fraction: float
+    kept: bool
+
+    def footprint(self, transform) -> list[list[float]]:
+        """Closed ring of the tile's outer corners in map coordinates."""
+        pts = [(self.col, self.row), (self.col + self.width, self.row),
+               (self.col + self.width, self.row + self.height), (self.col, self.row + self.height)]
+        ring = [list(transform * p) for p in pts]
+        return ring + [ring[0]]
+
+
+class TileIndex:
+    """The tiles of one image, their windows, footprints and black fractions."""
+
+    def __init__(self, tiles: list[ChunkTile], source: Source, size: int, overlap: int, policy: Any):
+        self.tiles, self.size, self.overlap, self.policy = tiles, size, overlap, policy
+        self.crs, self.transform, self.name = source.crs, source.transform, source.name
+        self.shape = (source.height, source.width)
+
+    @property
+    def kept(self) -> list[ChunkTile]:
+        return [t for t in self.tiles if t.kept]
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [asdict(t) for t in self.tiles]
+
+    def to_csv(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        with atomic_path(path, overwrite) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            wr = csv.DictWriter(fh, fieldnames=list(ChunkTile.__dataclass_fields__))
+            wr.writeheader()
+            for rec in self.to_records():
+                wr.writerow(rec)
+        return Path(path)
+
+    def _crs_member(self) -> tuple[dict | None, str | None]:
+        if self.crs is None:
+            return None, None
+        wkt = self.crs.to_wkt()
+        epsg = self.crs.to_epsg()
+        name = f"urn:ogc:def:crs:EPSG::{epsg}" if epsg else wkt
+        return {"type": "name", "properties": {"name": name}}, wkt
+
+    def to_geojson(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        feats = []
+        for t in self.tiles:
+            props = {k: v for k, v in asdict(t).items() if k not in ("left", "bottom", "right", "top")}
+            feats.append({"type": "Feature", "id": t.index, "properties": props,
+                          "geometry": {"type": "Polygon", "coordinates": [t.footprint(self.transform)]}})
+        doc: dict[str, Any] = {"type": "FeatureCollection", "name": self.name}
+        crs, wkt = self._crs_member()
+        if crs is not None:
+            doc["crs"] = crs
+            doc["crs_wkt"] = wkt
+        doc["features"] = feats
+        with atomic_path(path, overwrite) as tmp:
+            Path(tmp).write_text(json.dumps(doc), encoding="utf-8")
+        return Path(path)
+
+    def write(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """CSV or GeoJSON, chosen by the suffix (.csv, .geojson/.json)."""
+        suf = Path(path).suffix.lower()
+        if suf == ".csv":
+            return self.to_csv(path, overwrite)
+        if suf in (".geojson", ".json"):
+            return self.to_geojson(path, overwrite)
+        raise OrbitmlInputError("tile index must end in .csv or .geojson", path)
+
+
+class TileChunker:
+    """Fixed tiles of ``size`` px with ``overlap`` px shared by neighbours.
+
+    ``black_policy``: None keeps every tile; a number ``f`` skips tiles whose fraction of black
+    pixels exceeds ``f`` (``0.0``: any black pixel); ``("center", c)`` skips tiles with any black
+    pixel in the central ``c`` fraction of the tile (``c=0.5``: the middle half in each direction).
+    A pixel is *black* when it is nodata/non-finite or equals ``black_value`` in every band.
+    """
+
+    def __init__(self, size: int = 1024, overlap: int = 0, black_policy: Any = None, black_value: float = 0):
+        if size < 1:
+            raise OrbitmlInputError(f"tile size must be positive, got {size}")
+        if not 0 <= overlap < size:
+            raise OrbitmlInputError(f"overlap must be in [0, size) = [0, {size}), got {overlap}")
+        if black_policy is not None and not isinstance(black_policy, int | float):
+            kind, frac = black_policy
+            if kind != "center" or not 0 < float(frac) <= 1:
+                raise OrbitmlInputError(f"black_policy must be a fraction or ('center', c) with 0 < c <= 1, "
+                                        f"got {black_policy!r}")
+        elif black_policy is not None and not 0 <= black_policy <= 1:
+            raise OrbitmlInputError(f"black fraction must be in [0, 1], got {black_policy}")
+        self.size, self.overlap, self.black_policy, self.black_value = size, overlap, black_policy, black_value
+
+    def _keep(self, black: np.ndarray) -> tuple[float, bool]:
+        frac = float(black.mean())
+        pol = self.black_policy
+        if pol is None:
+            return frac, True
+        if isinstance(pol, int | float):
+            return frac, frac <= pol
+        c = float(pol[1])
+        n = black.shape[0]
+        lo = int(round(n * (1 - c) / 2))
+        hi = max(n - lo, lo + 1)
+        return frac, not black[lo:hi, lo:hi].any()
+
+    def tiles(self, scene_or_path: Any) -> TileIndex:
+        """Scan the image strip by strip (one row of tiles in memory at a time) and index its tiles."""
+        src = open_source(scene_or_path)
+        s = self.size
+        if s > src.height or s > src.width:
+            raise OrbitmlInputError(f"tile size {s} px is larger than the image ({src.height} x {src.width} px)",
+                                    getattr(src, "path", None))
+        step = s - self.overlap
+        rows, cols = chunk_offsets(src.height, s, step), chunk_offsets(src.width, s, step)
+        from orbitml.tiling.windows import window_bounds
+
+        out: list[ChunkTile] = []
+        for i, r in enumerate(rows):
+            strip = src.read(r, r + s)
+            black = invalid_mask(strip, src.nodata)
+            black |= (strip == self.black_value).all(axis=0)
+            for j, c in enumerate(cols):
+                frac, keep = self._keep(black[:, c: c + s])
+                left, bottom, right, top = window_bounds(src.transform, r, c, s, s)
+                out.append(ChunkTile(len(out), i, j, r, c, s, s, left, bottom, right, top, frac, keep))
+        return TileIndex(out, src, s, self.overlap, self.black_policy)
