@@ -39,9 +39,9 @@ def info(
         from orbitml.cli._common import out
 
         for d in results:
-            t = Table(title=d["path"], show_header=False, title_justify="left")
+            t = Table(title=Path(d["path"]).name, show_header=False, title_justify="left")
             for k, v in d.items():
-                if k in ("path", "crs_wkt"):
+                if k == "crs_wkt":
                     continue
                 if k == "wavelength_nm" and v is not None:
                     v = f"{v[0]:.2f} - {v[1]:.2f} nm"

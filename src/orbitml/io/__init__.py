@@ -182,26 +182,30 @@ def _pds3_georef(label: Path, shape: tuple[int, ...]):
 
 
 def _isis_facts(path: Path) -> dict[str, Any]:
-    """Instrument facts from an ISIS3 label (pdr parses the PVL)."""
+    """Instrument facts from an ISIS3 label, which GDAL exposes as JSON (metadata domain json:ISIS3)."""
+    import json
+    import warnings
+
+    import rasterio
+
     out: dict[str, Any] = {}
     try:
-        meta = pds3.read_label(path)
-    except OrbitmlInputError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with rasterio.open(path) as ds:
+                items = ds.tags(ns="json:ISIS3")
+        text = "".join(f"{k}:{v}" for k, v in items.items())  # GDAL splits the JSON at its first ':'
+        label = json.loads(text)
+    except Exception:  # no label JSON: the pixels are still fine
         return out
-
-    def walk(m):
-        for k, v in m.items():
-            if isinstance(v, dict) or hasattr(v, "items") and not (isinstance(v, dict) and "value" in v):
-                if hasattr(v, "items") and "value" not in v:
-                    yield from walk(v)
-                    continue
-            yield k, v
-
-    for k, v in walk(meta):
-        key = {"InstrumentId": "instrument", "SpacecraftName": "mission", "TargetName": "target",
-               "StartTime": "start_time", "ProductId": "product_id"}.get(k)
-        if key and key not in out:
-            out[key] = str(pds3._value(v))
+    inst = label.get("IsisCube", {}).get("Instrument", {})
+    for key, attr in (("InstrumentId", "instrument"), ("SpacecraftName", "mission"), ("TargetName", "target"),
+                      ("StartTime", "start_time")):
+        if key in inst:
+            out[attr] = str(inst[key])
+    arch = label.get("IsisCube", {}).get("Archive", {})
+    if "ProductId" in arch:
+        out["product_id"] = str(arch["ProductId"])
     return out
 
 
