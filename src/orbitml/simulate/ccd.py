@@ -139,7 +139,8 @@ def simulate_frame(
     Returns ``(frame, truth)``; ``truth`` has boolean masks ``"star"`` (star signal above 3 sigma of
     the noise), ``"hot_column"``, ``"bleed"`` (pixels at the full well), an int32 ``"star_id"`` map
     (1-based), ``"stars"`` (DataFrame x, y, flux_e, saturated), ``"hot_columns"`` (list of
-    (column, first_row, last_row, extra_e)) and the ``"noise_e"`` sigma of the background.
+    (column, first_row, last_row, extra_e)), the noise-free star signal ``"star_e"`` (float32) and the
+    ``"noise_e"`` sigma of the background.
     """
     rng = np.random.default_rng(seed)
     ny, nx = (int(shape[0]), int(shape[1]))
@@ -149,6 +150,7 @@ def simulate_frame(
     noise = float(np.sqrt(sky_e + dark_e + read_noise_e**2))
     star_id = np.zeros((ny, nx), np.int32)
     star_mask = np.zeros((ny, nx), bool)
+    star_e = np.zeros((ny, nx))
     sigma = fwhm_px / 2.3548
     stars = []
     if n_stars:
@@ -166,6 +168,7 @@ def simulate_frame(
             one = np.zeros((r1 - r0, c1 - c0))
             _deposit(one, sx[i:i + 1], sy[i:i + 1], flux[i:i + 1], np.array([sigma]), r0, c0, radius=rad)
             expected[r0:r1, c0:c1] += one
+            star_e[r0:r1, c0:c1] += one
             sub = best[r0:r1, c0:c1]
             hit = (one > 3.0 * noise) & (one > sub)
             star_id[r0:r1, c0:c1][hit] = i + 1
@@ -190,7 +193,8 @@ def simulate_frame(
     star_df = pd.DataFrame(stars, columns=["x", "y", "flux_e", "peak_e"])
     star_df["saturated"] = saturation_e is not None and star_df["peak_e"] > saturation_e
     truth = {"star": star_mask & ~bleed, "hot_column": hot & ~bleed & ~star_mask, "bleed": bleed,
-             "star_id": star_id, "stars": star_df, "hot_columns": hot_list, "noise_e": noise}
+             "star_id": star_id, "star_e": star_e.astype(np.float32), "stars": star_df,
+             "hot_columns": hot_list, "noise_e": noise}
     return frame.astype(np.float32), truth
 
 
