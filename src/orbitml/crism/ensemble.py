@@ -1,0 +1,308 @@
+"""The CRISM classifier: an ensemble of HBMs on band subsets, weights and temperature learned on
+held-out images, per-class confidence thresholds.  Saved as npz + JSON (never pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize, minimize_scalar
+
+from orbitml.crism import bands as cb
+from orbitml.crism import classes as cc
+from orbitml.crism.hbm import HBMClassifier
+from orbitml.crism.preprocess import despike, minmax_rows
+from orbitml.crism.settings import CrismSettings
+from orbitml.errors import OrbitmlInputError
+
+FORMAT_VERSION = 1
+Progress = Callable[[str], None] | None
+
+
+def data_hash(*arrays: np.ndarray) -> str:
+    """Content hash of training arrays (values, dtype and shape)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def split_images(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Image ids to hold out: about ``fraction`` of the images, never a class's last image."""
+    rng = np.random.default_rng(seed)
+    imgs = np.unique(groups)
+    rng.shuffle(imgs)
+    target = int(round(fraction * imgs.size))
+    pairs = np.unique(np.stack([groups, y], axis=1), axis=0)
+    left = {int(k): int(v) for k, v in zip(*np.unique(pairs[:, 1], return_counts=True), strict=True)}
+    held = []
+    for im in imgs:
+        if len(held) >= target:
+            break
+        cls_in = pairs[pairs[:, 0] == im, 1]
+        if all(left[int(k)] > 1 for k in cls_in):
+            held.append(im)
+            for k in cls_in:
+                left[int(k)] -= 1
+    return np.array(held, dtype=groups.dtype)
+
+
+def _fit_weights(P: np.ndarray, yk: np.ndarray, n_cls: int) -> np.ndarray:
+    """Per-class model weights (M, K), each column on the simplex, minimising class-balanced NLL.
+
+    ``P`` is ``(M, n, K)`` per-model class probabilities on held-out spectra, ``yk`` the class
+    positions.  Weights are a softmax over models of free parameters (L-BFGS).
+    """
+    M, n, K = P.shape
+    counts = np.bincount(yk, minlength=K).astype(float)
+    sw = 1.0 / counts[yk]
+    sw /= sw.sum()
+    ar = np.arange(n)
+
+    def fun(theta):
+        th = theta.reshape(M, K)
+        w = np.exp(th - th.max(axis=0))
+        w /= w.sum(axis=0)
+        S = np.einsum("mnk,mk->nk", P, w) + 1e-300
+        Stot = S.sum(axis=1)
+        loss = -(sw * (np.log(S[ar, yk]) - np.log(Stot))).sum()
+        # dL/dw_mk = sum_i sw_i (P_mik / Stot_i - [k==y_i] P_mik / S_iy)
+        G = np.einsum("mnk,n->mk", P, sw / Stot)
+        coef = sw / S[ar, yk]
+        Py = P[:, ar, yk] * coef  # (M, n)
+        np.add.at(G.T, yk, -Py.T)
+        gth = w * (G - (w * G).sum(axis=0, keepdims=True))
+        return loss, gth.ravel()
+
+    res = minimize(fun, np.zeros(M * K), jac=True, method="L-BFGS-B", options={"maxiter": 200})
+    th = res.x.reshape(M, K)
+    w = np.exp(th - th.max(axis=0))
+    return w / w.sum(axis=0)
+
+
+def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, n_bins: int = 15) -> float:
+    """ECE with equal-width confidence bins."""
+    conf = np.asarray(conf, dtype=float)
+    correct = np.asarray(correct, dtype=float)
+    if conf.size == 0:
+        return float("nan")
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        s = bins == b
+        if s.any():
+            ece += s.mean() * abs(conf[s].mean() - correct[s].mean())
+    return float(ece)
+
+
+def apply_temperature(Q: np.ndarray, T: float) -> np.ndarray:
+    L = np.log(np.clip(Q, 1e-300, None)) / T
+    L -= L.max(axis=1, keepdims=True)
+    E = np.exp(L)
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _fit_temperature(Q: np.ndarray, yk: np.ndarray) -> float:
+    ar = np.arange(yk.size)
+
+    def nll(logt):
+        return -np.log(apply_temperature(Q, np.exp(logt))[ar, yk] + 1e-300).mean()
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(50.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+class CrismClassifier:
+    """Ensemble HBM classifier of ratioed CRISM spectra (the 248 main bands, by wavelength).
+
+    ``fit(X, y, groups, wavelengths)``: ``X`` ratioed spectra ``(n, bands)`` on ``wavelengths``
+    (nm), ``y`` crism_ml class codes (aliases are merged), ``groups`` image ids.
+    ``predict_proba`` returns calibrated combined probabilities, ``predict`` the class codes
+    (0 = below the class's confidence threshold).
+    """
+
+    def __init__(self, settings: CrismSettings | None = None):
+        self.settings = settings or CrismSettings()
+
+    # ---------------- training ----------------
+    def _subsets(self) -> list[np.ndarray]:
+        if self.settings.subsets == "single":
+            return [np.arange(self.wavelengths_.size)]
+        return cb.ensemble_subsets(self.wavelengths_)
+
+    def _fit_models(self, X, yk, g):
+        s = self.settings
+        return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
+                for sub in self.subsets_]
+
+    def _model_probs(self, models, X) -> np.ndarray:
+        K = self.classes_.size
+        out = np.zeros((len(models), X.shape[0], K))
+        for i, (m, sub) in enumerate(zip(models, self.subsets_, strict=True)):
+            out[i][:, m.classes_] = m.predict_proba(minmax_rows(X[:, sub]))
+        return out
+
+    def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
+        s = self.settings
+        say = progress or (lambda msg: None)
+        X = np.asarray(X)
+        y = cc.to_train_codes(np.asarray(y).ravel())
+        groups = np.asarray(groups).ravel()
+        wl = np.asarray(wavelengths, dtype=float)
+        if X.ndim != 2 or X.shape[0] != y.size or groups.size != y.size or wl.size != X.shape[1]:
+            raise OrbitmlInputError(f"inconsistent training arrays: X {X.shape}, {y.size} labels, "
+                                    f"{groups.size} image ids, {wl.size} wavelengths")
+        keep = np.isin(y, list(cc.CLASSES))
+        X, y, groups = X[keep], y[keep], groups[keep]
+        main = cb.main_band_mask(wl)
+        if main.sum() < 31:
+            raise OrbitmlInputError(f"only {main.sum()} training bands lie in 1021-2648 nm")
+        self.wavelengths_ = wl[main]
+        X = X[:, main].astype(np.float32)
+        if not despiked:
+            say("despiking training spectra")
+            X, _ = despike(X, s.despike_passes)
+        self.classes_ = np.unique(y)
+        yk = np.searchsorted(self.classes_, y)
+        self.subsets_ = self._subsets()
+        held = split_images(yk, groups, s.heldout_fraction, s.seed) if s.heldout_fraction > 0 else np.array([])
+        M, K = len(self.subsets_), self.classes_.size
+        self.weights_ = np.full((M, K), 1.0 / M)
+        self.temperature_ = 1.0
+        self.calibration_ = {}
+        if held.size >= 2:
+            rng = np.random.default_rng(s.seed)
+            held = rng.permutation(held)
+            h_w, h_t = held[::2], held[1::2]
+            fit_sel = ~np.isin(groups, held)
+            say(f"fitting {M} HBMs on {np.unique(groups[fit_sel]).size} images")
+            models = self._fit_models(X[fit_sel], yk[fit_sel], groups[fit_sel])
+            sel_w = self._subsample(np.isin(groups, h_w), yk, rng)
+            say(f"learning per-class weights on {h_w.size} held-out images")
+            self.weights_ = _fit_weights(self._model_probs(models, X[sel_w]), yk[sel_w], K)
+            sel_t = self._subsample(np.isin(groups, h_t), yk, rng)
+            Q = self._combine(self._model_probs(models, X[sel_t]))
+            self.temperature_ = _fit_temperature(Q, yk[sel_t])
+            Qt = apply_temperature(Q, self.temperature_)
+            yt = yk[sel_t]
+            self.calibration_ = {
+                "images": [str(v) for v in h_t], "n_spectra": int(sel_t.sum()),
+                "ece_before": expected_calibration_error(Q.max(1), Q.argmax(1) == yt),
+                "ece_after": expected_calibration_error(Qt.max(1), Qt.argmax(1) == yt),
+                "accuracy": float((Q.argmax(1) == yt).mean()), "temperature": self.temperature_}
+            if not s.refit_full:
+                self.models_ = models
+        if held.size < 2 or s.refit_full:
+            say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
+            self.models_ = self._fit_models(X, yk, groups)
+        n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
+        self.n_images_ = n_img
+        self.thresholds_ = np.where(n_img < s.rare_min_images, s.threshold_rare, s.threshold)
+        self.heldout_images_ = [str(v) for v in held]
+        return self
+
+    @staticmethod
+    def _subsample(mask: np.ndarray, yk: np.ndarray, rng, per_class: int = 2000) -> np.ndarray:
+        idx = np.flatnonzero(mask)
+        out = []
+        for k in np.unique(yk[idx]):
+            ik = idx[yk[idx] == k]
+            out.append(ik if ik.size <= per_class else rng.choice(ik, per_class, replace=False))
+        sel = np.zeros(mask.size, bool)
+        if out:
+            sel[np.concatenate(out)] = True
+        return sel
+
+    def _combine(self, P: np.ndarray) -> np.ndarray:
+        S = np.einsum("mnk,mk->nk", P, self.weights_)
+        return S / np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
+
+    # ---------------- prediction ----------------
+    def predict_proba(self, X: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order)."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.wavelengths_.size:
+            raise OrbitmlInputError(f"expected spectra on the model's {self.wavelengths_.size} bands, got {X.shape}")
+        Q = self._combine(self._model_probs(self.models_, X))
+        return apply_temperature(Q, self.temperature_) if calibrated else Q
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified)."""
+        Q = self.predict_proba(X)
+        k = Q.argmax(axis=1)
+        conf = Q[np.arange(k.size), k]
+        codes = self.classes_[k].copy()
+        codes[conf < self.thresholds_[k]] = cc.UNCLASSIFIED
+        return codes, conf
+
+    # ---------------- persistence ----------------
+    def save(self, folder: str | os.PathLike, extra: dict | None = None, bland=None) -> Path:
+        """Write ``model.npz`` (arrays) and ``model.json`` (card) into ``folder`` atomically."""
+        from orbitml.io.atomic import atomic_path
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        arrays = {"wavelengths": self.wavelengths_, "classes": self.classes_, "weights": self.weights_,
+                  "thresholds": self.thresholds_, "n_images": self.n_images_,
+                  "temperature": np.array([self.temperature_])}
+        for i, (m, sub) in enumerate(zip(self.models_, self.subsets_, strict=True)):
+            arrays[f"subset{i}"] = sub
+            arrays.update(m.to_arrays(f"m{i}_"))
+        if bland is not None:
+            arrays.update(bland.to_arrays())
+        card = {
+            "format": "orbitml.crism", "format_version": FORMAT_VERSION,
+            "settings": self.settings.model_dump(),
+            "classes": [{"code": int(c), "name": cc.name(c), "broad": cc.broad_name(c),
+                         "threshold": float(t), "n_images": int(n)}
+                        for c, t, n in zip(self.classes_, self.thresholds_, self.n_images_, strict=True)],
+            "n_models": len(self.models_), "temperature": self.temperature_, "calibration": self.calibration_,
+            "heldout_images": self.heldout_images_, "has_bland_model": bland is not None,
+            "wavelength_range_nm": [float(self.wavelengths_.min()), float(self.wavelengths_.max())],
+            **(extra or {}),
+        }
+        with atomic_path(folder / "model.npz", overwrite=True) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        with atomic_path(folder / "model.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(card, indent=2, default=float), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike):
+        """Load ``(classifier, bland_model_or_None, card)`` from a model folder (no pickle)."""
+        from orbitml.crism.ratio import BlandModel
+
+        folder = Path(folder)
+        card_p, npz_p = folder / "model.json", folder / "model.npz"
+        if not card_p.is_file() or not npz_p.is_file():
+            raise OrbitmlInputError("not a CRISM model folder (model.json and model.npz expected)", folder)
+        try:
+            card = json.loads(card_p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise OrbitmlInputError(f"model card is not valid JSON ({exc})", card_p) from None
+        if card.get("format") != "orbitml.crism" or card.get("format_version", 0) > FORMAT_VERSION:
+            raise OrbitmlInputError("model card is not an orbitml CRISM model of a known version", card_p)
+        self = cls(CrismSettings(**card["settings"]))
+        with np.load(npz_p, allow_pickle=False) as a:
+            self.wavelengths_ = a["wavelengths"]
+            self.classes_ = a["classes"]
+            self.weights_ = a["weights"]
+            self.thresholds_ = a["thresholds"]
+            self.n_images_ = a["n_images"]
+            self.temperature_ = float(a["temperature"][0])
+            self.subsets_ = [a[f"subset{i}"] for i in range(card["n_models"])]
+            dt = self.settings.compute_dtype
+            self.models_ = [HBMClassifier.from_arrays(a, f"m{i}_", compute_dtype=dt)
+                            for i in range(card["n_models"])]
+            bland = BlandModel.from_arrays(a) if card.get("has_bland_model") else None
+        self.calibration_ = card.get("calibration", {})
+        self.heldout_images_ = card.get("heldout_images", [])
+        return self, bland, card

@@ -1,0 +1,200 @@
+"""Hierarchical Bayesian model (HBM) classifier with a closed-form Student-t posterior predictive.
+
+Model (per class k, image j, pixel i), as in crism_ml (Plebani et al. 2022)::
+
+    x_ijk ~ N(mu_jk, S_k)          mu_jk ~ N(mu_k, S_k / kappa1)
+    mu_k  ~ N(mu0, S_k / kappa0)   S_k   ~ IW(S0, m)
+
+With n_jk pixels, mean xbar_jk and scatter matrix C_jk per (class, image)::
+
+    kap_j   = n_jk kappa1 / (n_jk + kappa1)          kap = sum_j kap_j + kappa0
+    mean_k  = (sum_j kap_j xbar_jk + kappa0 mu0) / kap
+    kbar    = kap kappa1 / (kap + kappa1)
+    dof_k   = sum_j (n_jk - 1) + m - d + 1
+    scale_k = (S0 (m - d - 1) + sum_j C_jk) (kbar + 1) / (kbar dof_k)
+
+and the posterior predictive of a new pixel is the multivariate Student-t
+``t(x | mean_k, scale_k, dof_k)``.  mu0 and S0 are the class-balanced averages of the per-image
+means and covariances.  Prediction evaluates all pixels and all classes at once: one matrix
+product with the stacked inverse Cholesky factors, no loop over pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.special import gammaln
+
+from orbitml.errors import OrbitmlInputError
+
+
+def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.ndarray):
+    """Per (class, image) counts, means and scatter matrices, sorted by class."""
+    key_c = np.searchsorted(classes, y)
+    _, g_inv = np.unique(groups, return_inverse=True)
+    key = key_c.astype(np.int64) * (int(g_inv.max()) + 1) + g_inv
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    ends = np.r_[starts[1:], ks.size]
+    d = X.shape[1]
+    G = starts.size
+    n = (ends - starts).astype(np.float64)
+    means = np.empty((G, d))
+    scat = np.empty((G, d, d))
+    cls = key_c[order[starts]]
+    for g, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        Xg = X[order[s:e]].astype(np.float64)
+        mu = Xg.mean(axis=0)
+        Xc = Xg - mu
+        means[g] = mu
+        scat[g] = Xc.T @ Xc
+    return cls, n, means, scat
+
+
+def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,
+                     dof: np.ndarray, chunk: int = 8192, dtype=np.float64) -> np.ndarray:
+    """Log density of K multivariate Student-t distributions at every row of X: ``(n, K)``.
+
+    ``chol_inv[k]`` is the inverse of the lower Cholesky factor of scale k, ``logdet_half[k]``
+    the sum of the logs of that factor's diagonal.
+    """
+    X = np.asarray(X)
+    K, d, _ = chol_inv.shape
+    W = chol_inv.reshape(K * d, d).T.astype(dtype)  # x @ W -> all whitened vectors
+    shift = np.einsum("kij,kj->ki", chol_inv, mean).reshape(-1).astype(dtype)
+    const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
+    out = np.empty((X.shape[0], K))
+    for s in range(0, X.shape[0], chunk):
+        Z = X[s: s + chunk].astype(dtype, copy=False) @ W
+        Z -= shift
+        Z *= Z
+        m2 = Z.reshape(Z.shape[0], K, d).sum(axis=2, dtype=np.float64)
+        out[s: s + chunk] = const - 0.5 * (dof + d) * np.log1p(m2 / dof)
+    return out
+
+
+class HBMClassifier:
+    """HBM classifier following scikit-learn conventions.
+
+    ``fit(X, y, groups)`` with ``groups`` the image id of each spectrum; ``predict_log_likelihood``
+    gives per-class Student-t log densities, ``predict_proba`` their softmax (flat class priors),
+    ``predict`` the most probable class.  Fitted attributes: ``classes_``, ``means_``,
+    ``scales_`` (Student-t scale matrices), ``dofs_``, ``n_images_`` (images per class),
+    ``mu0_``, ``S0_``.
+    """
+
+    def __init__(self, kappa0: float = 1.0, kappa1: float = 100.0, m_extra: float = 2.0,
+                 compute_dtype: str = "float64"):
+        self.kappa0 = kappa0
+        self.kappa1 = kappa1
+        self.m_extra = m_extra  # m = d + m_extra
+        self.compute_dtype = compute_dtype
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> HBMClassifier:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y).ravel()
+        if X.ndim != 2 or X.shape[0] != y.size:
+            raise OrbitmlInputError(f"X must be (n, d) with one label per row; got {X.shape} and {y.size}")
+        if not np.isfinite(X).all():
+            raise OrbitmlInputError("training spectra contain non-finite values")
+        groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups).ravel()
+        self.classes_ = np.unique(y)
+        d = X.shape[1]
+        cls, n, means, scat = _group_stats(X, y, groups, self.classes_)
+        K = self.classes_.size
+        # class-balanced prior: average over images, then over classes (images with >= 2 pixels for S0)
+        mu0_k = np.zeros((K, d))
+        S0_k = np.zeros((K, d, d))
+        has_cov = np.zeros(K, bool)
+        for k in range(K):
+            sel = cls == k
+            mu0_k[k] = means[sel].mean(axis=0)
+            sc = sel & (n >= 2)
+            if sc.any():
+                S0_k[k] = (scat[sc] / (n[sc] - 1)[:, None, None]).mean(axis=0)
+                has_cov[k] = True
+        if not has_cov.any():
+            raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
+        self.mu0_ = mu0_k.mean(axis=0)
+        self.S0_ = S0_k[has_cov].mean(axis=0)
+        m = d + self.m_extra
+        psi = self.S0_ * (m - d - 1)
+        self.means_ = np.zeros((K, d))
+        self.scales_ = np.zeros((K, d, d))
+        self.dofs_ = np.zeros(K)
+        self.n_images_ = np.zeros(K, dtype=np.int64)
+        self.n_samples_ = np.zeros(K, dtype=np.int64)
+        for k in range(K):
+            sel = cls == k
+            nk = n[sel]
+            kap_j = nk * self.kappa1 / (nk + self.kappa1)
+            kap = kap_j.sum() + self.kappa0
+            kbar = kap * self.kappa1 / (kap + self.kappa1)
+            dof = nk.sum() - sel.sum() + m - d + 1
+            self.means_[k] = (kap_j @ means[sel] + self.kappa0 * self.mu0_) / kap
+            self.scales_[k] = (psi + scat[sel].sum(axis=0)) * (kbar + 1) / (kbar * dof)
+            self.dofs_[k] = dof
+            self.n_images_[k] = sel.sum()
+            self.n_samples_[k] = nk.sum()
+        self.n_features_in_ = d
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        K, d = self.means_.shape
+        self._chol_inv = np.empty((K, d, d))
+        self._logdet_half = np.empty(K)
+        eye = np.eye(d)
+        for k in range(K):
+            S = self.scales_[k]
+            try:
+                L = np.linalg.cholesky(S)
+            except np.linalg.LinAlgError:  # numerically singular: add a tiny ridge
+                L = np.linalg.cholesky(S + eye * (1e-10 * np.trace(S) / d + 1e-300))
+            self._chol_inv[k] = solve_triangular(L, eye, lower=True)
+            self._logdet_half[k] = np.log(np.diag(L)).sum()
+
+    def _check(self, X):
+        if not hasattr(self, "means_"):
+            raise RuntimeError("HBMClassifier is not fitted")
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise OrbitmlInputError(f"expected spectra with {self.n_features_in_} bands, got shape {X.shape}")
+        return X
+
+    def predict_log_likelihood(self, X: np.ndarray) -> np.ndarray:
+        X = self._check(X)
+        return student_t_logpdf(X, self.means_, self._chol_inv, self._logdet_half, self.dofs_,
+                                dtype=np.dtype(self.compute_dtype))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        ll = self.predict_log_likelihood(X)
+        ll -= ll.max(axis=1, keepdims=True)
+        p = np.exp(ll)
+        p /= p.sum(axis=1, keepdims=True)
+        return p
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_log_likelihood(X), axis=1)]
+
+    # --- persistence (plain arrays, no pickle) ---
+    def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        return {f"{prefix}classes": self.classes_, f"{prefix}means": self.means_, f"{prefix}scales": self.scales_,
+                f"{prefix}dofs": self.dofs_, f"{prefix}n_images": self.n_images_,
+                f"{prefix}n_samples": self.n_samples_, f"{prefix}mu0": self.mu0_, f"{prefix}S0": self.S0_}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "", **params) -> HBMClassifier:
+        self = cls(**params)
+        self.classes_ = np.asarray(arrays[f"{prefix}classes"])
+        self.means_ = np.asarray(arrays[f"{prefix}means"], dtype=np.float64)
+        self.scales_ = np.asarray(arrays[f"{prefix}scales"], dtype=np.float64)
+        self.dofs_ = np.asarray(arrays[f"{prefix}dofs"], dtype=np.float64)
+        self.n_images_ = np.asarray(arrays[f"{prefix}n_images"])
+        self.n_samples_ = np.asarray(arrays[f"{prefix}n_samples"])
+        self.mu0_ = np.asarray(arrays[f"{prefix}mu0"], dtype=np.float64)
+        self.S0_ = np.asarray(arrays[f"{prefix}S0"], dtype=np.float64)
+        self.n_features_in_ = self.means_.shape[1]
+        self._prepare()
+        return self

@@ -1,0 +1,128 @@
+"""Blandness model and column ratioing.
+
+CRISM I/F carries column-dependent detector and atmospheric residue.  crism_ml divides each
+pixel by the mean of the three blandest pixels of the same column nearby:
+
+* blandness = Student-t log-likelihood under a one-class HBM fitted on L2-normalised unratioed
+  bland spectra over 1.047-1.638, 1.737-1.968 and 2.067-2.648 um (:class:`BlandModel`);
+* for pixel (i, c), candidates are the pixels of column c in rows i-49 .. i+49 (a 99-row window
+  shifted to stay inside the image), except rows i-1, i, i+1; the three with the highest
+  blandness are averaged and the pixel is divided by that mean (:func:`column_ratio`).
+
+Everything is vectorised: candidate scores are gathered as a ``(rows, 99, cols)`` array and the
+top three found with three arg-max passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orbitml.crism import bands as cb
+from orbitml.crism.hbm import HBMClassifier
+from orbitml.crism.preprocess import medfilt1, normr
+from orbitml.errors import OrbitmlInputError
+
+HALF_WINDOW = 49
+N_BLAND = 3
+
+
+class BlandModel:
+    """One-class HBM of bland (featureless) unratioed spectra; ``score`` = log-likelihood.
+
+    ``fit(X, groups, wavelengths)`` takes unratioed spectra on a wavelength table covering the
+    bland ranges; spectra with strong spikes (27-band median, 10 sigma) are dropped first.
+    """
+
+    def __init__(self, kappa0: float = 1.0, kappa1: float = 100.0, drop_spiky: bool = True):
+        self.kappa0 = kappa0
+        self.kappa1 = kappa1
+        self.drop_spiky = drop_spiky
+
+    def fit(self, X: np.ndarray, groups: np.ndarray, wavelengths: np.ndarray) -> BlandModel:
+        X = np.asarray(X, dtype=np.float64)
+        wl = np.asarray(wavelengths, dtype=float)
+        self.band_index_ = cb.bland_subset(wl)
+        self.wavelengths_ = wl[self.band_index_]
+        keep = np.ones(X.shape[0], bool)
+        if self.drop_spiky and X.shape[0] > 1:
+            main = cb.main_band_mask(wl)
+            Xm = X[:, main]
+            diff = np.abs(medfilt1(Xm, 27) - Xm)
+            thr = diff.mean(axis=1).mean() + 10.0 * diff.std(axis=1, ddof=1).mean()
+            keep = ~(diff > thr).any(axis=1)
+            if keep.sum() < 2:
+                keep[:] = True
+        self.n_dropped_ = int((~keep).sum())
+        Xb = normr(X[keep][:, self.band_index_])
+        self.hbm_ = HBMClassifier(self.kappa0, self.kappa1).fit(
+            Xb, np.zeros(Xb.shape[0], dtype=np.int64), np.asarray(groups)[keep])
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Blandness (log-likelihood) of spectra on the fitted wavelength table, shape (n,)."""
+        return self.hbm_.predict_log_likelihood(normr(np.asarray(X)[:, self.band_index_]))[:, 0]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"bland_band_index": self.band_index_, "bland_wavelengths": self.wavelengths_,
+                **self.hbm_.to_arrays("bland_")}
+
+    @classmethod
+    def from_arrays(cls, a) -> BlandModel:
+        self = cls()
+        self.band_index_ = np.asarray(a["bland_band_index"])
+        self.wavelengths_ = np.asarray(a["bland_wavelengths"])
+        self.hbm_ = HBMClassifier.from_arrays(a, "bland_")
+        self.n_dropped_ = 0
+        return self
+
+
+def candidate_rows(h: int, half: int = HALF_WINDOW) -> np.ndarray:
+    """``(h, 2*half+1)`` candidate row indices per row (window shifted at the edges), -1 = excluded."""
+    win = min(2 * half + 1, h)
+    start = np.clip(np.arange(h) - half, 0, h - win)
+    rows = start[:, None] + np.arange(win)[None, :]
+    own = np.arange(h)[:, None]
+    return np.where(np.abs(rows - own) <= 1, -1, rows)
+
+
+def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDOW, n_bland: int = N_BLAND,
+                 chunk_rows: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio a ``(rows, cols, bands)`` cube by the mean of the ``n_bland`` blandest same-column pixels.
+
+    ``blandness`` is ``(rows, cols)``, ``-inf`` for pixels that must not be used (bad pixels).
+    Returns ``(ratioed, denominator_rows)``: ratioed spectra (NaN where the pixel is bad or
+    fewer than ``n_bland`` usable candidates exist) and the chosen rows, ``(rows, cols, n_bland)``.
+    """
+    cube = np.asarray(cube)
+    h, w, b = cube.shape
+    B = np.asarray(blandness, dtype=np.float64)
+    if B.shape != (h, w):
+        raise OrbitmlInputError(f"blandness shape {B.shape} does not match the cube {cube.shape[:2]}")
+    if h < 4:
+        raise OrbitmlInputError(f"column ratioing needs at least 4 rows, got {h}")
+    cand = candidate_rows(h, half)  # (h, win)
+    G = B[np.where(cand < 0, 0, cand), :]  # (h, win, w)
+    G[cand < 0] = -np.inf
+    best = np.empty((h, w, n_bland), dtype=np.int64)
+    ok = np.isfinite(B)
+    ar_h = np.arange(h)[:, None]
+    ar_w = np.arange(w)[None, :]
+    for t in range(n_bland):
+        pos = np.argmax(G, axis=1)  # (h, w)
+        val = G[ar_h, pos, ar_w]
+        ok &= np.isfinite(val)
+        best[:, :, t] = cand[ar_h, pos]
+        G[ar_h, pos, ar_w] = -np.inf
+    out = np.empty(cube.shape, dtype=np.float32)
+    cols = np.arange(w)
+    for s in range(0, h, chunk_rows):
+        e = min(h, s + chunk_rows)
+        den = cube[best[s:e, :, 0], cols].astype(np.float32)
+        for t in range(1, n_bland):
+            den += cube[best[s:e, :, t], cols]
+        den /= n_bland
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.divide(cube[s:e], den, out=out[s:e])
+    bad = ~ok
+    out[bad] = np.nan
+    return out, best
