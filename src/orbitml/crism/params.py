@@ -53,7 +53,7 @@ class BandSampler:
         self.wl = wl[self.order]
         self.X = X[:, self.order].astype(np.float64, copy=False)
         self.tolerance_nm = float(tolerance_nm)
-        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        self._cache: dict[tuple, object] = {}
         self.used: list[tuple[float, int, float, int]] = []
 
     def reset_used(self) -> None:
@@ -156,6 +156,9 @@ def rpeak(s: BandSampler, wls: Sequence[float]) -> tuple[np.ndarray, np.ndarray]
             continue
     if len(pts) < 6:
         raise MissingCoverage(wls[0])
+    key = ("rpeak", tuple(p[0] for p in pts))
+    if key in s._cache:
+        return s._cache[key]
     x = np.array([p[0] for p in pts]) / 1000.0
     Y = np.stack([p[1] for p in pts], axis=0)  # (k, n)
     n = Y.shape[1]
@@ -166,11 +169,19 @@ def rpeak(s: BandSampler, wls: Sequence[float]) -> tuple[np.ndarray, np.ndarray]
         return peak_wl, peak_r
     xc = x.mean()
     coef = np.polynomial.polynomial.polyfit(x - xc, Y[:, ok], 5)  # (6, n_ok)
-    grid = np.arange(x.min(), x.max() + 1e-9, 0.0005)
+    step = 0.001
+    grid = np.arange(x.min(), x.max() + 1e-9, step)
     V = np.polynomial.polynomial.polyvander(grid - xc, 5) @ coef  # (g, n_ok)
-    j = np.argmax(V, axis=0)
-    peak_wl[ok] = grid[j]
-    peak_r[ok] = V[j, np.arange(V.shape[1])]
+    j = np.clip(np.argmax(V, axis=0), 1, grid.size - 2)
+    cols = np.arange(V.shape[1])
+    y0, y1, y2 = V[j - 1, cols], V[j, cols], V[j + 1, cols]
+    curv = y0 - 2 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curv < 0, 0.5 * (y0 - y2) / curv, 0.0)  # parabola through the 3 grid points
+    xp = np.clip(grid[j] + np.clip(shift, -1, 1) * step, x.min(), x.max())
+    peak_wl[ok] = xp
+    peak_r[ok] = np.einsum("gk,kg->g", np.polynomial.polynomial.polyvander(xp - xc, 5), coef)
+    s._cache[key] = (peak_wl, peak_r)
     return peak_wl, peak_r
 
 
