@@ -71,7 +71,7 @@ def smooth(
         raise OrbitmlInputError(f"unknown filter {filter_!r}; choose gaussian or median")
     stride = tile // 2 if stride is None else stride
     margin = op.halo
-    if tile - 2 * margin < stride:
+    if stride <= tile and tile - 2 * margin < stride:
         need = stride + 2 * margin
         raise OrbitmlInputError(f"{op!r} needs {margin} px of context at each tile edge: use --tile >= {need} "
                                 f"or a --stride <= {tile - 2 * margin}")
