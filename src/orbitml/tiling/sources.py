@@ -133,12 +133,30 @@ class SceneSource(Source):
         return np.asarray(self.scene.data[:, r0:r1, c0:c1])
 
 
+def _path_source(path: Path) -> Source:
+    """GeoTIFF (and unknown GDAL formats) through rasterio windows; every other format through
+    :func:`orbitml.io.open_scene` lazily (dask chunks read on demand), so PDS3 offsets, ISIS3 special
+    pixels, ENVI headers and FITS are handled as everywhere else in orbitml."""
+    if not path.exists():
+        raise OrbitmlInputError("no such file", path)
+    from orbitml.io import open_scene
+    from orbitml.io.detect import detect_format
+
+    fmt = detect_format(path)
+    if fmt in ("gtiff", "gdal"):
+        return FileSource(path)
+    scene = open_scene(path, chunks={"band": -1, "y": 256, "x": 4096})
+    src = SceneSource(scene, name=path.name)
+    src.name = path.name
+    return src
+
+
 def open_source(obj: Any) -> Source:
     """A :class:`Source` from a path, a scene, or a 2-D/3-D numpy array."""
     if isinstance(obj, Source):
         return obj
     if isinstance(obj, str | os.PathLike):
-        return FileSource(obj)
+        return _path_source(Path(obj))
     if isinstance(obj, xr.DataArray):
         return SceneSource(obj)
     if isinstance(obj, np.ndarray) or hasattr(obj, "__dask_graph__"):
