@@ -136,3 +136,10 @@ def test_bad_input(lib, tmp_path):
         read_library(no_wl)
     with pytest.raises(OrbitmlInputError, match="folder"):
         read_library(tmp_path)
+
+
+def test_csv_beside_envi_library_of_same_stem_is_read_as_csv(lib, tmp_path):
+    write_library(lib, tmp_path / "same.sli")
+    write_library(lib[:2], tmp_path / "same.csv")
+    assert read_library(tmp_path / "same.csv").metadata["format"] == "csv"
+    assert len(read_library(tmp_path / "same.csv")) == 2 and len(read_library(tmp_path / "same.sli")) == 6

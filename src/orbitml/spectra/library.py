@@ -237,9 +237,7 @@ def _with_axis(lib: SpectralLibrary, wl: np.ndarray, fw: np.ndarray | None) -> S
     wl = wl[order]
     if wl.size > 1 and np.any(np.diff(wl) <= 0):
         raise OrbitmlInputError("wavelengths contain duplicates", lib.metadata.get("source"))
-    return SpectralLibrary(
-        lib.spectra[:, order], wl, lib.names, None if fw is None else fw[order], lib.metadata
-    )
+    return SpectralLibrary(lib.spectra[:, order], wl, lib.names, None if fw is None else fw[order], lib.metadata)
 
 
 def wavelength_values(
@@ -266,16 +264,18 @@ def _detect(path: Path) -> str:
         head = f.read(4096)
     if head.startswith(b"ENVI"):
         return "envi"
+    has_hdr = False
     for hdr in (path.with_suffix(".hdr"), Path(str(path) + ".hdr")):
         if hdr != path and hdr.is_file():
             with open(hdr, "rb") as f:
-                if f.read(4) == b"ENVI":
-                    return "envi"
-    if b"\0" in head:
-        raise OrbitmlInputError(
-            "binary file that is not an ENVI spectral library (no ENVI .hdr beside it)", path
-        )
-    text = head.decode("utf-8", errors="replace")
+                has_hdr = has_hdr or f.read(4) == b"ENVI"
+    binary = _looks_binary(head)
+    # a text library (CSV, USGS record) may sit beside an unrelated ENVI header of the same stem
+    if has_hdr and (binary or path.suffix.lower() in (".sli", ".lib", ".spl", "")):
+        return "envi"
+    if binary:
+        raise OrbitmlInputError("binary file that is not an ENVI spectral library (no ENVI .hdr beside it)", path)
+    text = head.decode("utf-8", errors="replace")  # Latin-1 names survive as U+FFFD
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise OrbitmlInputError("empty file; expected a spectral library", path)
@@ -290,6 +290,14 @@ def _detect(path: Path) -> str:
         "record or a CSV with a header row",
         path,
     )
+
+
+def _looks_binary(head: bytes) -> bool:
+    """True for raw numbers (control bytes present), False for text in any 8-bit or UTF-8 encoding."""
+    if not head:
+        return False
+    ctrl = sum(1 for c in head if (c < 32 and c not in (9, 10, 13)) or c == 127)
+    return b"\0" in head or ctrl > 0.01 * len(head)
 
 
 def _is_number(s: str) -> bool:
@@ -345,9 +353,7 @@ def _read_csv(path: Path) -> SpectralLibrary:
     body = rows[1:] if has_header else rows
     ncol = max(len(r) for r in body)
     if ncol < 2:
-        raise OrbitmlInputError(
-            "CSV library needs a wavelength column and at least one spectrum column", path
-        )
+        raise OrbitmlInputError("CSV library needs a wavelength column and at least one spectrum column", path)
     values = np.full((len(body), ncol), np.nan)
     for i, r in enumerate(body):
         for j, c in enumerate(r):
@@ -372,9 +378,7 @@ def _read_csv(path: Path) -> SpectralLibrary:
         fw = values[:, 1] * (scale if fw_scale is None else fw_scale)
         first = 2
     meta = {"source": str(path), "format": "csv"}
-    lib = SpectralLibrary(
-        values[:, first:].T.copy(), np.arange(len(wl_raw), dtype=float), header[first:], None, meta
-    )
+    lib = SpectralLibrary(values[:, first:].T.copy(), np.arange(len(wl_raw), dtype=float), header[first:], None, meta)
     return _with_axis(lib, wl_raw * scale, fw)
 
 
