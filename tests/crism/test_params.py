@@ -181,3 +181,22 @@ def test_real_mtrdr_whole_table_runs_and_flags_uncovered(mtrdr):
     assert np.isnan(out.values[names.index("R3920")]).all()
     rpeak = out.values[names.index("RPEAK1")]
     assert np.nanmin(rpeak) >= 0.6 and np.nanmax(rpeak) <= 0.83  # µm, inside the fitted range
+
+
+def test_demo_section_indicators_peak_on_their_minerals(tmp_path):
+    from orbitml.crism import demo_params
+    from orbitml.report.demo import DemoContext
+
+    ctx = DemoContext(out=tmp_path, quick=True)
+    demo_params.section(ctx)
+    assert (tmp_path / "crism_params" / "parameters.tif").exists()
+    assert (tmp_path / "crism_params" / "browse" / "MAF.png").exists()
+    sec = ctx.report.sections[-1]
+    assert len(sec.figures) == len(demo_params.PRODUCTS)
+    # each indicator is higher where its mineral dominates and follows its abundance (simulator truth)
+    sim = demo_params.simulate(40, seed=0)
+    rows = demo_params.indicator_rows(sim, summary_parameters(sim.scene, list(demo_params.INDICATORS.values())))
+    assert len(rows) == 5
+    for r in rows:
+        assert r["median where dominant"] > r["median elsewhere"] + 0.02, r
+        assert r["corr. with abundance"] > 0.4, r

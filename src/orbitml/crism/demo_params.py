@@ -31,13 +31,9 @@ def section(ctx) -> None:
     from orbitml.crism.browse import browse_rgb, product_parameters, write_browse
     from orbitml.crism.params import summary_parameters
     from orbitml.io import write_scene
-    from orbitml.simulate.scene import simulate_scene
 
     size = 40 if ctx.quick else 120
-    families = list(INDICATORS)
-    sim = simulate_scene(families, shape=(size, size), snr_db=45.0, nodata_fraction=0.03, seed=ctx.seed,
-                         smoothness=6.0, temperature=0.25, crs=MARS_EQC_WKT,
-                         transform=Affine(18.0, 0, 4_500_000.0, 0, -18.0, -300_000.0))
+    sim = simulate(size, ctx.seed)
     names = list(dict.fromkeys([*INDICATORS.values(), "BD1900_2", *product_parameters(PRODUCTS)]))
     t0 = time.perf_counter()
     params = summary_parameters(sim.scene, names)
@@ -56,7 +52,31 @@ def section(ctx) -> None:
         fig.tight_layout()
         figs.append((f"browse product {prod} (R/G/B, 0.1-99.9 percentile stretch)", fig))
 
-    # does each indicator peak where its mineral dominates? (truth from the simulator)
+    rows = indicator_rows(sim, params)
+    ctx.report.add_section(
+        "CRISM summary parameters and browse products",
+        f"Viviano-Beck et al. (2014) summary parameters ({len(names)} of them) on a simulated {size} x {size} "
+        f"CRISM-like scene of five mineral families (1.0-2.6 µm, SNR 45 dB, 3% nodata), computed in "
+        f"{seconds:.2f} s, written as a GeoTIFF cube with the scene's Mars CRS, and five browse products "
+        "(PNG + GeoTIFF). The table checks each mineral's indicator parameter against the simulator's truth: "
+        "its median is higher where that mineral dominates, and it correlates with the mineral's abundance.",
+        figures=figs,
+        tables=[("indicator parameters against the true dominant mineral", rows)],
+    )
+    plt.close("all")
+
+
+def simulate(size: int, seed: int = 0):
+    """The demo's simulated CRISM-like scene of the five indicator minerals (SimulatedScene)."""
+    from orbitml.simulate.scene import simulate_scene
+
+    return simulate_scene(list(INDICATORS), shape=(size, size), snr_db=45.0, nodata_fraction=0.03, seed=seed,
+                          smoothness=6.0, temperature=0.25, crs=MARS_EQC_WKT,
+                          transform=Affine(18.0, 0, 4_500_000.0, 0, -18.0, -300_000.0))
+
+
+def indicator_rows(sim, params) -> list[dict]:
+    """Does each indicator peak where its mineral dominates? (truth from the simulator)"""
     band_names = [str(n) for n in params.coords["band_name"].values]
     rows = []
     labels = sim.labels
@@ -72,14 +92,4 @@ def section(ctx) -> None:
                      "median where dominant": float(np.median(inside)) if inside.size else float("nan"),
                      "median elsewhere": float(np.median(outside)) if outside.size else float("nan"),
                      "corr. with abundance": r})
-    ctx.report.add_section(
-        "CRISM summary parameters and browse products",
-        f"Viviano-Beck et al. (2014) summary parameters ({len(names)} of them) on a simulated {size} x {size} "
-        f"CRISM-like scene of five mineral families (1.0-2.6 µm, SNR 45 dB, 3% nodata), computed in "
-        f"{seconds:.2f} s, written as a GeoTIFF cube with the scene's Mars CRS, and five browse products "
-        "(PNG + GeoTIFF). The table checks each mineral's indicator parameter against the simulator's truth: "
-        "its median is higher where that mineral dominates, and it correlates with the mineral's abundance.",
-        figures=figs,
-        tables=[("indicator parameters against the true dominant mineral", rows)],
-    )
-    plt.close("all")
+    return rows
