@@ -143,3 +143,16 @@ def test_csv_beside_envi_library_of_same_stem_is_read_as_csv(lib, tmp_path):
     write_library(lib[:2], tmp_path / "same.csv")
     assert read_library(tmp_path / "same.csv").metadata["format"] == "csv"
     assert len(read_library(tmp_path / "same.csv")) == 2 and len(read_library(tmp_path / "same.sli")) == 6
+
+
+def test_envi_library_without_wavelengths_needs_them(lib, tmp_path):
+    out = write_library(lib, tmp_path / "nowl.sli")
+    hdr = out.with_suffix(".hdr")
+    text = hdr.read_text()
+    start = text.index("wavelength = {")
+    hdr.write_text(text[:start] + text[text.index("}", start) + 1 :])
+    with pytest.raises(OrbitmlInputError, match="no wavelengths"):
+        read_library(out)
+    back = read_library(out, wavelengths=lib.wavelength * 2)
+    np.testing.assert_array_equal(back.wavelength, lib.wavelength * 2)
+    np.testing.assert_array_equal(back.spectra, lib.spectra)

@@ -44,7 +44,7 @@ def _envi_pair(path: Path) -> tuple[Path, Path]:
     raise OrbitmlInputError("no ENVI header (.hdr) beside the library", path)
 
 
-def read_envi_sli(path: Path) -> SpectralLibrary:
+def read_envi_sli(path: Path, have_wavelengths: bool = False) -> SpectralLibrary:
     from spectral.io import envi
 
     hdr, data = _envi_pair(path)
@@ -116,7 +116,8 @@ def read_envi_sli(path: Path) -> SpectralLibrary:
         meta,
     )
     if "wavelength" not in h:
-        lib_out.metadata["needs_wavelengths"] = True
+        if not have_wavelengths:
+            raise OrbitmlInputError("the header lists no wavelengths; pass wavelengths= (nm or a file)", hdr)
         return lib_out
     wl = np.asarray([float(v) for v in h["wavelength"]], dtype=np.float64)
     if wl.size != samples:
@@ -223,11 +224,7 @@ def _plain_column(path: Path) -> np.ndarray:
 def _code(name: str) -> str:
     """Spectrometer code of a splib07 record name: 'Brick ... ASDFRa AREF' -> 'ASDFR'."""
     toks = name.split()
-    tok = (
-        toks[-2]
-        if len(toks) >= 2 and toks[-1].isupper() and len(toks[-1]) <= 5
-        else (toks[-1] if toks else "")
-    )
+    tok = toks[-2] if len(toks) >= 2 and toks[-1].isupper() and len(toks[-1]) <= 5 else (toks[-1] if toks else "")
     return re.sub(r"[a-z]+$", "", tok)
 
 
@@ -248,9 +245,7 @@ def _find_axis(path: Path, n: int, code: str, kind: str) -> Path | None:
         return cands[0] if len(cands) == 1 else None
     if len(cands) > 1 and code:
         toks = [set(re.split(r"[_\-\s.()]+", p.name)) for p in cands]
-        match = [
-            p for p, t in zip(cands, toks, strict=True) if any(code.startswith(x) for x in t if len(x) >= 3)
-        ]
+        match = [p for p, t in zip(cands, toks, strict=True) if any(code.startswith(x) for x in t if len(x) >= 3)]
         cands = match or cands
     if len(cands) > 1:
         raise OrbitmlInputError(
@@ -267,9 +262,7 @@ def read_usgs_record(path: Path, wavelengths=None) -> SpectralLibrary:
     title, v = _read_record(path)
     name = _record_name(title)
     if re.match(r"^(wavelengths?|bandpass|resolution)\b", name, re.IGNORECASE):
-        raise OrbitmlInputError(
-            f"this is an axis record ({name!r}), not a spectrum; pass it as wavelengths=", path
-        )
+        raise OrbitmlInputError(f"this is an axis record ({name!r}), not a spectrum; pass it as wavelengths=", path)
     if not np.isfinite(v).any():
         raise OrbitmlInputError("the record holds no valid values", path)
     code = _code(name)

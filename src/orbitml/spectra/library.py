@@ -189,7 +189,7 @@ class SpectralLibrary:
         """This library convolved to a sensor's bands (Gaussian response from centres and FWHM, nm)."""
         from orbitml.spectra.resample import resample_to_bands
 
-        return resample_to_bands(self, None, dst_centres, dst_fwhm, min_support=min_support)
+        return resample_to_bands(self, None, dst_centres, dst_fwhm, min_support=min_support, _stacklevel=3)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def read_library(
     if kind == "envi":
         from orbitml.spectra._readers import read_envi_sli
 
-        lib = read_envi_sli(path)
+        lib = read_envi_sli(path, have_wavelengths=wavelengths is not None)
     elif kind == "usgs":
         from orbitml.spectra._readers import read_usgs_record
 

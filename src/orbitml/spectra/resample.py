@@ -87,6 +87,7 @@ def resample_to_bands(
     dst_fwhm: Any,
     *,
     min_support: float = 0.5,
+    _stacklevel: int = 2,
 ) -> Any:
     """Convolve spectra to destination bands (Gaussian response from centres and FWHM, nm).
 
@@ -126,7 +127,7 @@ def resample_to_bands(
             f"{int(outside.sum())} of {c.size} destination bands lie outside the source range "
             f"{x[0]:.1f}-{x[-1]:.1f} nm; they are NaN",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=_stacklevel,
         )
     total = W.sum(axis=1)
     bad_band = outside | (total <= 0)
