@@ -74,7 +74,7 @@ def write_envi(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = No
     wl = wavelengths(scene)
     with atomic_path(path, overwrite=overwrite, siblings=(".hdr",)) as tmp, rasterio.Env(GDAL_PAM_ENABLED="NO"):
         prof = _profile(scene, "ENVI", dt)
-        prof["interleave"] = "band"
+        prof["INTERLEAVE"] = "BSQ"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(tmp, "w", **prof) as ds:
