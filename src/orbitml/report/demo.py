@@ -14,6 +14,7 @@ from orbitml.report.html import Report
 # Modules that define `section(ctx: DemoContext) -> None`, in report order.
 SECTIONS: list[str] = [
     "orbitml.report.demo_scene",
+    "orbitml.spectra.demo",
     "orbitml.unmix.demo",
     "orbitml.tiling.demo",
     "orbitml.crism.demo",
