@@ -53,7 +53,7 @@ def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.n
 
 
 def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,
-                     dof: np.ndarray, chunk: int = 8192, dtype=np.float64) -> np.ndarray:
+                     dof: np.ndarray, chunk: int = 4096, dtype=np.float64) -> np.ndarray:
     """Log density of K multivariate Student-t distributions at every row of X: ``(n, K)``.
 
     ``chol_inv[k]`` is the inverse of the lower Cholesky factor of scale k, ``logdet_half[k]``
@@ -64,12 +64,14 @@ def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logd
     W = chol_inv.reshape(K * d, d).T.astype(dtype)  # x @ W -> all whitened vectors
     shift = np.einsum("kij,kj->ki", chol_inv, mean).reshape(-1).astype(dtype)
     const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
+    E = np.zeros((K * d, K), dtype=dtype)  # block indicator: sums each class's d squares
+    E[np.arange(K * d), np.repeat(np.arange(K), d)] = 1
     out = np.empty((X.shape[0], K))
     for s in range(0, X.shape[0], chunk):
         Z = X[s: s + chunk].astype(dtype, copy=False) @ W
         Z -= shift
         Z *= Z
-        m2 = Z.reshape(Z.shape[0], K, d).sum(axis=2, dtype=np.float64)
+        m2 = Z @ E
         out[s: s + chunk] = const - 0.5 * (dof + d) * np.log1p(m2 / dof)
     return out
 

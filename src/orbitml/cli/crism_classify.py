@@ -1,0 +1,262 @@
+"""``orbitml crism train | classify | ratio | evaluate``: the CRISM classification half.
+
+Heavy imports happen inside the commands so ``orbitml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import typer
+
+from orbitml.cli._common import console, print_json
+
+
+@contextlib.contextmanager
+def _progress(title: str):
+    """A rich status line; yields a callback that logs each step with its elapsed time."""
+    t0 = time.perf_counter()
+    with console.status(title) as st:
+        def say(msg: str) -> None:
+            st.update(msg)
+            console.log(f"{msg} ({time.perf_counter() - t0:.1f} s)")
+
+        yield say
+
+
+def _settings(config: Path | None, seed: int | None, **over):
+    import yaml
+
+    from orbitml.crism.settings import CrismSettings
+    from orbitml.errors import OrbitmlInputError
+
+    data = {}
+    if config is not None:
+        if not config.is_file():
+            raise OrbitmlInputError("no such settings file", config)
+        try:
+            data = yaml.safe_load(config.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise OrbitmlInputError(f"not valid YAML ({exc})", config) from None
+        if not isinstance(data, dict):
+            raise OrbitmlInputError("settings file must hold a mapping of setting: value", config)
+    data.update({k: v for k, v in over.items() if v is not None})
+    if seed is not None:
+        data["seed"] = seed
+    try:
+        return CrismSettings(**data)
+    except Exception as exc:  # pydantic.ValidationError
+        raise OrbitmlInputError(f"invalid settings: {exc}".replace("\n", "; "), config) from None
+
+
+def _load_model(model: Path):
+    from orbitml.crism.ensemble import CrismClassifier
+
+    return CrismClassifier.load(model)
+
+
+def _open_image(image: Path, wavelengths: Path | None):
+    from orbitml.io import open_scene
+
+    return open_scene(image, wavelengths=wavelengths)
+
+
+def train(
+    out: Path = typer.Option(..., "--out", help="Model folder (model.npz + model.json)."),
+    bland: Path | None = typer.Option(None, "--bland", help="CRISM_bland_unratioed.mat (v5 or v7.3)."),
+    labeled: Path | None = typer.Option(None, "--labeled", help="CRISM_labeled_pixels_ratioed.mat (v5 or v7.3)."),
+    simulated: bool = typer.Option(False, "--simulated", help="Train on the simulated labelled and bland sets."),
+    config: Path | None = typer.Option(None, "--config", help="YAML settings manifest (CrismSettings fields)."),
+    seed: int | None = typer.Option(None, help="Random seed (image split for weights and calibration)."),
+    force: bool = typer.Option(False, "--force", help="Retrain even if the model is up to date."),
+) -> None:
+    """Train the bland-pixel model and the HBM ensemble; learn weights and calibration on held-out images."""
+    from orbitml.crism import train as ct
+    from orbitml.crism.matfile import read_mat
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.provenance import write_run_info
+
+    settings = _settings(config, seed)
+    if simulated:
+        if labeled or bland:
+            raise OrbitmlInputError("use either --simulated or --labeled/--bland, not both")
+        lab, bl = ct.simulated_datasets(seed=settings.seed)
+    else:
+        if labeled is None:
+            raise OrbitmlInputError("--labeled L.mat is required (or --simulated)")
+        lab = read_mat(labeled, labelled=True)
+        bl = read_mat(bland) if bland is not None else None
+    with _progress("training CRISM classifier") as say:
+        folder, trained = ct.train(lab, bl, settings, out, force=force, progress=say)
+    write_run_info(folder, "crism train", settings.model_dump(), settings.seed,
+                   [str(p) for p in (labeled, bland) if p] or ["simulated"])
+    _, _, card = _load_model(folder)
+    cal = card.get("calibration") or {}
+    msg = f"{'trained' if trained else 'up to date'}: {folder} ({len(card['classes'])} classes, {card['n_models']} HBMs"
+    if cal:
+        msg += f"; held-out ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} at T={cal['temperature']:.2f}"
+    console.print(msg + ")")
+
+
+def classify(
+    image: Path = typer.Argument(..., help="CRISM I/F image (TRR3, MTRDR, ENVI, GeoTIFF...)."),
+    model: Path = typer.Option(..., "--model", help="Model folder from `orbitml crism train`."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    wavelengths: Path | None = typer.Option(None, "--wavelengths", help="Band-centre CSV (nm), if none in the image."),
+    format: str = typer.Option("gtiff", "--format", help="gtiff or envi for the maps and the ratioed cube."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
+) -> None:
+    """Classify one image: class map, confidence map, ratioed cube, regions (CSV, GeoJSON), HTML page."""
+    from orbitml.crism.outputs import image_report, write_products
+    from orbitml.crism.pipeline import classify_scene
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.provenance import write_run_info
+
+    if format not in ("gtiff", "envi", "cog"):
+        raise OrbitmlInputError(f"--format must be gtiff or envi, got {format!r}")
+    clf, bland, card = _load_model(model)
+    scene = _open_image(image, wavelengths)
+    with _progress(f"classifying {image.name}") as say:
+        res = classify_scene(scene, clf, bland, progress=say)
+        paths = write_products(res, out, template=scene, fmt=format, overwrite=overwrite, name=image.stem)
+        if report:
+            paths["report"] = image_report(res, out / "report.html", image.name, card)
+    write_run_info(out, "crism classify", {"model": str(model), "format": format, "cache_key": card.get("cache_key"),
+                                           "timings_s": res.timings}, clf.settings.seed, [str(image)])
+    console.print(f"{image.name}: {len(res.regions)} regions; wrote {', '.join(p.name for p in paths.values())} "
+                  f"to {out}")
+
+
+def ratio(
+    image: Path = typer.Argument(..., help="CRISM I/F image."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    model: Path | None = typer.Option(None, "--model", help="Model folder holding a bland-pixel model."),
+    bland: Path | None = typer.Option(None, "--bland", help="Or: CRISM_bland_unratioed.mat to fit one now."),
+    wavelengths: Path | None = typer.Option(None, "--wavelengths", help="Band-centre CSV (nm), if none in the image."),
+    format: str = typer.Option("gtiff", "--format", help="gtiff or envi."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Bad values, column spikes, bland-pixel column ratioing and despiking: writes the ratioed cube."""
+    import numpy as np
+
+    from orbitml.crism import bands as cb
+    from orbitml.crism.matfile import read_mat
+    from orbitml.crism.pipeline import scene_cube
+    from orbitml.crism.preprocess import despike, mask_bad_values, normr, remove_column_spikes
+    from orbitml.crism.ratio import BlandModel, column_ratio
+    from orbitml.crism.settings import CrismSettings
+    from orbitml.crism.train import dataset_wavelengths
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io import write_scene
+    from orbitml.io.provenance import write_run_info
+    from orbitml.scene import make_scene
+
+    if (model is None) == (bland is None):
+        raise OrbitmlInputError("give exactly one of --model MODEL (with a bland model) or --bland B.mat")
+    settings = CrismSettings()
+    if model is not None:
+        clf, bmodel, _ = _load_model(model)
+        settings = clf.settings
+        if bmodel is None:
+            raise OrbitmlInputError("this model has no bland-pixel model", model)
+    else:
+        ds = read_mat(bland)
+        bmodel = BlandModel().fit(ds.pixspec, ds.pixims, dataset_wavelengths(ds))
+    scene = _open_image(image, wavelengths)
+    cube, wl = scene_cube(scene)
+    keep = np.flatnonzero(cb.l_band_mask(wl))
+    if keep.size == 0:
+        raise OrbitmlInputError("no band of the image lies in 1021-3477 nm", image)
+    keep = keep[np.argsort(wl[keep])]
+    wl_k = wl[keep]
+    main = cb.main_band_mask(wl_k)
+    with _progress(f"ratioing {image.name}") as say:
+        X, bad = mask_bad_values(cube[:, :, keep], main=main, copy=False)
+        say("column spike removal")
+        X, _ = remove_column_spikes(X, settings.column_spike_size, settings.column_spike_sigma, stat_bands=main,
+                                    valid=~bad, copy=False)
+        say("blandness")
+        bidx, _ = cb.match_bands(wl_k, bmodel.wavelengths_, source=str(image))
+        flat = X.reshape(-1, wl_k.size)
+        score = np.full(flat.shape[0], -np.inf)
+        g = ~bad.ravel()
+        score[g] = bmodel.hbm_.predict_log_likelihood(normr(flat[g][:, bidx]))[:, 0]
+        say("column ratioing")
+        R, _ = column_ratio(X, score.reshape(bad.shape), settings.ratio_half_window, settings.ratio_n_bland)
+        say("despiking")
+        v = np.isfinite(R).all(axis=2).ravel()
+        Rf = R.reshape(-1, wl_k.size)
+        if v.any():
+            Rf[v], _ = despike(Rf[v], settings.despike_passes, stat_bands=main)
+    ext = ".tif" if format != "envi" else ".img"
+    rs = make_scene(np.moveaxis(R, -1, 0), wavelength=wl_k, crs=scene.rio.crs, transform=scene.rio.transform(),
+                    nodata=np.nan, attrs={"instrument": "CRISM", "units": "ratioed I/F", "source": str(image)})
+    path = write_scene(rs, Path(out) / f"ratioed{ext}", format, overwrite=overwrite)
+    bl = make_scene(score.reshape(bad.shape).astype(np.float32), crs=scene.rio.crs, transform=scene.rio.transform(),
+                    nodata=-np.inf, band_names=["blandness"], attrs={"units": "log-likelihood"})
+    write_scene(bl, Path(out) / f"blandness{ext}", format, overwrite=overwrite)
+    write_run_info(out, "crism ratio", {"model": str(model) if model else None, "bland": str(bland) if bland else None},
+                   None, [str(image)])
+    console.print(f"wrote {path} ({wl_k.size} bands, {int(v.sum())} ratioed pixels of {v.size})")
+
+
+def evaluate(
+    labeled: Path = typer.Option(..., "--labeled", help="Labelled MAT file (v5 or v7.3)."),
+    model: Path | None = typer.Option(None, "--model", help="Model folder to evaluate."),
+    images: list[str] | None = typer.Option(None, "--images", help="Image names to evaluate on (repeatable)."),
+    cv: int = typer.Option(0, "--cv", help="Instead of a model: image-wise K-fold cross-validation."),
+    config: Path | None = typer.Option(None, "--config", help="YAML settings for --cv training."),
+    out: Path | None = typer.Option(None, "--out", help="Write metrics.json here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Accuracy and macro-F1 (fine and broad classes), confusion matrices and ECE on whole held-out images."""
+    import json
+
+    from orbitml.crism.evaluate import cross_validate, evaluate_model
+    from orbitml.crism.matfile import read_mat
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.atomic import atomic_path
+
+    ds = read_mat(labeled, labelled=True)
+    if cv:
+        if model is not None:
+            raise OrbitmlInputError("use either --model or --cv")
+        settings = _settings(config, None)
+        with _progress("image-wise cross-validation") as say:
+            res = cross_validate(ds, settings, cv, progress=say)
+    else:
+        if model is None:
+            raise OrbitmlInputError("--model MODEL is required (or --cv K)")
+        clf, _, card = _load_model(model)
+        names = list(images or [])
+        trained_on = set(card.get("training", {}).get("images", [])) - set(
+            card.get("training", {}).get("heldout_image_names", []) if not clf.settings.refit_full else [])
+        if not names:
+            names = [n for n in ds.im_names if n not in trained_on] if trained_on else []
+            if not names:
+                raise OrbitmlInputError("every image of the file was used to train this model; name test images "
+                                        "with --images or use --cv K", labeled)
+        overlap = sorted(set(names) & trained_on) if ds.source == card.get("training", {}).get("labelled") else []
+        if overlap:
+            console.print(f"[yellow]warning:[/yellow] {len(overlap)} evaluated image(s) were used in training")
+        res = evaluate_model(clf, ds, names)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "metrics.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")
+    if as_json:
+        print_json(res)
+    else:
+        print(f"accuracy {res['accuracy']:.3f}  macro-F1 {res['macro_f1']:.3f}  "
+              f"broad accuracy {res['broad_accuracy']:.3f}  broad macro-F1 {res['broad_macro_f1']:.3f}"
+              + (f"  ECE {res['ece']:.3f} (uncalibrated {res['ece_uncalibrated']:.3f})" if "ece" in res else ""))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("classify")(classify)
+    app.command("ratio")(ratio)
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,139 @@
+"""The CRISM image pipeline: bad values -> column spikes -> blandness -> column ratioing ->
+despiking -> ensemble classification -> thresholds and merging -> regions.
+
+Works on a ``(rows, cols, bands)`` float array plus its wavelength table; :func:`classify_scene`
+adapts a scene of the orbitml data model.  Bands are matched by wavelength, so TRR3 (438 bands,
+decreasing wavelength) and MTRDR (489 joined bands) both work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from orbitml.crism import bands as cb
+from orbitml.crism import classes as cc
+from orbitml.crism.postprocess import Region, find_regions
+from orbitml.crism.preprocess import despike, mask_bad_values, remove_column_spikes
+from orbitml.crism.ratio import column_ratio
+from orbitml.errors import OrbitmlInputError
+
+CLASS_NODATA = -1
+
+
+@dataclass
+class CrismResult:
+    class_map: np.ndarray  # (rows, cols) int16: class code, 0 unclassified, -1 no data
+    confidence: np.ndarray  # (rows, cols) float32, NaN = no data
+    ratioed: np.ndarray  # (rows, cols, bands) float32 ratioed + despiked, NaN = no data
+    unratioed: np.ndarray  # (rows, cols, bands) float32 after bad values and column spikes
+    blandness: np.ndarray  # (rows, cols) float32
+    wavelengths: np.ndarray  # (bands,) nm of ratioed/unratioed
+    regions: list[Region]
+    region_map: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None = None):
+    """Product band indices for the model's main bands plus any 2.807-3.477 um bands present."""
+    idx, n_fill = cb.match_bands(product_wl, model_wl, source=source)
+    pw = np.asarray(product_wl, dtype=float)
+    long_idx = np.flatnonzero(cb.in_ranges(pw, [(cb.LONG_RANGE_NM[0] - 1, cb.LONG_RANGE_NM[1] + 1)]))
+    long_idx = long_idx[np.argsort(pw[long_idx])]
+    return np.concatenate([idx, long_idx]), n_fill
+
+
+def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source: str | None = None,
+                  progress: Callable[[str], None] | None = None, threads: int | None = None) -> CrismResult:
+    """Run the whole pipeline on an unratioed I/F cube ``(rows, cols, bands)``."""
+    say = progress or (lambda m: None)
+    s = clf.settings
+    if bland is None:
+        raise OrbitmlInputError("the model has no bland-pixel model; train it with --bland or --simulated", source)
+    cube = np.asarray(cube)
+    if cube.ndim != 3:
+        raise OrbitmlInputError(f"expected a (rows, cols, bands) cube, got shape {cube.shape}", source)
+    h, w, _ = cube.shape
+    t = {}
+    notes = []
+    idx, n_fill = work_bands(wavelengths, clf.wavelengths_, source)
+    if n_fill:
+        notes.append(f"{n_fill} main bands missing from the product were filled from the nearest matched band")
+    wl = np.concatenate([clf.wavelengths_, np.asarray(wavelengths, float)[idx[clf.wavelengths_.size:]]])
+    nm = clf.wavelengths_.size
+    main = np.zeros(wl.size, bool)
+    main[:nm] = True
+    t0 = time.perf_counter()
+    X, bad = mask_bad_values(cube[:, :, idx], main=main, copy=False)
+    t["bad_values"] = time.perf_counter() - t0
+    say("column spike removal")
+    t0 = time.perf_counter()
+    X, _ = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
+                                copy=False, threads=threads)
+    t["column_spikes"] = time.perf_counter() - t0
+    say("blandness")
+    t0 = time.perf_counter()
+    bidx, _ = cb.match_bands(wl[:nm], bland.wavelengths_, tol_nm=4.0, source=source)
+    flat = X.reshape(-1, wl.size)
+    score = np.full(h * w, -np.inf)
+    good = ~bad.ravel()
+    if good.any():
+        from orbitml.crism.preprocess import normr
+
+        score[good] = bland.hbm_.predict_log_likelihood(normr(flat[good][:, bidx]))[:, 0]
+    blandness = score.reshape(h, w)
+    t["blandness"] = time.perf_counter() - t0
+    say("column ratioing")
+    t0 = time.perf_counter()
+    ratioed, _ = column_ratio(X, blandness, half=s.ratio_half_window, n_bland=s.ratio_n_bland)
+    t["ratio"] = time.perf_counter() - t0
+    valid = np.isfinite(ratioed).all(axis=2)
+    say("despiking")
+    t0 = time.perf_counter()
+    R = ratioed.reshape(-1, wl.size)
+    vflat = valid.ravel()
+    if vflat.any():
+        R[vflat], _ = despike(R[vflat], s.despike_passes, stat_bands=main, copy=False, threads=threads)
+    t["despike"] = time.perf_counter() - t0
+    say("classification")
+    t0 = time.perf_counter()
+    class_map = np.full(h * w, CLASS_NODATA, dtype=np.int16)
+    conf = np.full(h * w, np.nan, dtype=np.float32)
+    if vflat.any():
+        codes, c = clf.predict(R[vflat][:, :nm])
+        if s.merge_inseparable:
+            codes = cc.to_merged_codes(codes)
+        class_map[vflat] = codes
+        conf[vflat] = c
+    class_map = class_map.reshape(h, w)
+    conf = conf.reshape(h, w)
+    t["classify"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    regions, region_map = find_regions(class_map, conf, ratioed, X, s.region_min_pixels, s.region_min_columns,
+                                       s.region_dilation)
+    t["regions"] = time.perf_counter() - t0
+    return CrismResult(class_map=class_map, confidence=conf, ratioed=ratioed, unratioed=X,
+                       blandness=blandness.astype(np.float32), wavelengths=wl, regions=regions,
+                       region_map=region_map, timings=t, notes=notes)
+
+
+def scene_cube(scene) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols, bands)`` float32 cube (nodata -> NaN) and wavelengths (nm) of a scene."""
+    from orbitml.scene import check_scene, to_float, wavelengths
+
+    check_scene(scene)
+    wl = wavelengths(scene)
+    src = scene.attrs.get("source")
+    if wl is None:
+        raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
+    data = np.asarray(to_float(scene).values, dtype=np.float32)
+    return np.ascontiguousarray(np.moveaxis(data, 0, -1)), wl
+
+
+def classify_scene(scene, clf, bland, progress=None) -> CrismResult:
+    cube, wl = scene_cube(scene)
+    return classify_cube(cube, wl, clf, bland, source=scene.attrs.get("source"), progress=progress)
