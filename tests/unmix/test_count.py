@@ -92,3 +92,11 @@ def test_bad_input():
     X[0, 0] = np.nan
     with pytest.raises(OrbitmlInputError, match="NaN"):
         estimate_count(X)
+
+
+def test_noise_variance_unbiased_with_few_pixels():
+    # 400 pixels x 120 bands: dividing the residual sum of squares by n would give 0.83 of the truth
+    rng = np.random.default_rng(9)
+    X, _ = _mixture(p=3, b=120, n=400)
+    _, Rn = estimate_noise(X + 0.01 * rng.standard_normal(X.shape))
+    assert np.sqrt(np.mean(np.diag(Rn))) == pytest.approx(0.01, rel=0.03)

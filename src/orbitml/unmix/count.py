@@ -47,8 +47,10 @@ def estimate_noise(X: np.ndarray, regularisation: float = 1e-10) -> tuple[np.nda
     """Noise by multiple regression of each band on all the other bands (HySime's estimator).
 
     Returns ``(W, Rn)``: the noise estimate (n_pixels, n_bands) and its diagonal covariance
-    (n_bands, n_bands).  All regressions come from one inverse of the band correlation matrix:
-    with ``S = inv(X.T X)`` the coefficients of band ``i`` on the others are
+    (n_bands, n_bands), the residual sums of squares divided by the degrees of freedom
+    ``n - (n_bands - 1)`` (HySime divides by ``n``, which underestimates the noise for few pixels).
+    All regressions come from one inverse of the band correlation matrix: with ``S = inv(X.T X)``
+    the coefficients of band ``i`` on the others are
     ``(S - S[:, i] S[i, :] / S[i, i]) X.T x_i`` restricted to the other bands.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -62,7 +64,10 @@ def estimate_noise(X: np.ndarray, regularisation: float = 1e-10) -> tuple[np.nda
     B = M - S * (np.diag(M) / np.diag(S))[None, :]
     np.fill_diagonal(B, 0.0)
     W = X - X @ B
-    Rn = np.diag((W * W).sum(axis=0) / n)
+    # residual variance with the regression's degrees of freedom (n - (b - 1)); HySime's /n is
+    # biased low by sqrt((n - b + 1) / n) when the pixels are few (-8 % for 1,440 pixels x 245 bands)
+    dof = max(n - (b - 1), 1)
+    Rn = np.diag((W * W).sum(axis=0) / dof)
     return W, Rn
 
 

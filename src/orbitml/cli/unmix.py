@@ -1,0 +1,265 @@
+"""``orbitml unmix ...``: endmember count, endmember extraction and abundance maps for a cube."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orbitml.cli._common import console, print_json
+
+app = typer.Typer(help="Linear unmixing: endmember count, endmember extraction (VCA/AVCA/ATGP/N-FINDR), "
+                       "abundances (FCLS/NNLS/UCLS).", no_args_is_help=True)
+
+_WL_HELP = "CSV of band centres (nm) for cubes without them."
+
+
+def _open(cube: Path, wavelengths: Path | None, chunks=None):
+    from orbitml.io import open_scene
+
+    return open_scene(cube, wavelengths=wavelengths, chunks=chunks)
+
+
+def _drop_empty_bands(scene, cube: Path):
+    """Drop bands that are nodata everywhere (e.g. water-vapour bands set to nodata), saying so."""
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.scene import _invalid
+
+    data = np.asarray(scene.data).reshape(scene.sizes["band"], -1)
+    empty = _invalid(data, scene.rio.nodata).all(axis=1)
+    if empty.all():
+        raise OrbitmlInputError("every band is nodata in every pixel", cube)
+    if empty.any():
+        console.print(f"dropping {int(empty.sum())} band(s) that hold no valid pixel: "
+                      f"{(np.flatnonzero(empty) + 1).tolist()[:20]}")
+        scene = scene.isel(band=np.flatnonzero(~empty))
+    return scene
+
+
+def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, seed: int):
+    """Valid pixels of the cube (a seeded random subset when there are more than ``max_pixels``)."""
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.scene import pixels
+
+    scene = _drop_empty_bands(_open(cube, wavelengths).load(), cube)
+    X, index = pixels(scene)
+    if X.shape[0] == 0:
+        raise OrbitmlInputError("no valid pixel (every pixel is nodata or NaN in some band)", cube)
+    if max_pixels and X.shape[0] > max_pixels:
+        keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_pixels, replace=False))
+        console.print(f"using a random subset of {max_pixels} of {X.shape[0]} valid pixels (seed {seed})")
+        X, index = X[keep], index[keep]
+    return scene, X, index
+
+
+@app.command("count")
+def count(
+    cube: Path = typer.Argument(..., help="Image cube (ENVI, GeoTIFF, PDS, ...)."),
+    far: float = typer.Option(1e-3, help="False-alarm probability of the HFC/NWHFC tests."),
+    rule: str = typer.Option("hysime", help="Consensus: hysime, median, min, max, hfc or nwhfc."),
+    max_pixels: int = typer.Option(1_000_000, help="Use a seeded random subset above this many pixels."),
+    seed: int = typer.Option(0, help="Seed for the pixel subset."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
+) -> None:
+    """Estimate the number of endmembers (HFC, NWHFC, HySime) and print all estimates."""
+    from orbitml.unmix import estimate_count
+
+    _, X, _ = _load_pixels(cube, wavelengths, max_pixels, seed)
+    est = estimate_count(X, far=far, rule=rule).as_dict()
+    if as_json:
+        print_json(est)
+        return
+    print(f"endmembers: {est['p']}  (rule {est['rule']}; HFC {est['hfc']}, NWHFC {est['nwhfc']}, "
+          f"HySime {est['hysime']}; P_F {est['far']:g}; {est['n_pixels']} pixels)")
+    if est["dropped_bands"]:
+        print(f"constant bands ignored: {[b + 1 for b in est['dropped_bands']]}")
+
+
+def _pixel_table(scene, index):
+    import numpy as np
+
+    w = scene.sizes["x"]
+    rows, cols = np.divmod(np.asarray(index), w)
+    t = scene.rio.transform()
+    xs = [t * (c + 0.5, r + 0.5) for r, c in zip(rows, cols, strict=True)]
+    return rows, cols, xs
+
+
+@app.command("endmembers")
+def endmembers(
+    cube: Path = typer.Argument(..., help="Image cube."),
+    p: str = typer.Option("auto", "--p", help="Number of endmembers, or 'auto' (estimate_count)."),
+    method: str = typer.Option("avca", help="vca, avca, atgp or nfindr."),
+    seed: int = typer.Option(0, help="Random seed (VCA directions, AVCA restarts, pixel subset)."),
+    restarts: int = typer.Option(10, help="AVCA restarts."),
+    far: float = typer.Option(1e-3, help="False-alarm probability for the count (p auto)."),
+    max_pixels: int = typer.Option(1_000_000, help="Use a seeded random subset above this many pixels."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
+) -> None:
+    """Extract endmembers (original pixel spectra): endmembers.csv, endmembers.sli, pixels CSV, plot."""
+    import csv
+
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.atomic import atomic_path, check_writable
+    from orbitml.io.provenance import write_run_info
+    from orbitml.report.figures import spectra_figure
+    from orbitml.scene import wavelengths as scene_wl
+    from orbitml.spectra import SpectralLibrary, write_library
+    from orbitml.unmix import EndmemberExtractor
+
+    out = Path(out)
+    names_out = ["endmembers.csv", "endmembers.sli", "endmembers.hdr", "endmember_pixels.csv", "endmembers.png"]
+    for n in names_out:
+        check_writable(out / n, overwrite)
+    p_arg: int | str = p if p == "auto" else _int_or_error(p, "--p")
+    scene, X, index = _load_pixels(cube, wavelengths, max_pixels, seed)
+    with console.status(f"{method.upper()} on {X.shape[0]} pixels x {X.shape[1]} bands"):
+        est = EndmemberExtractor(method, p=p_arg, random_state=seed, n_restarts=restarts, far=far).fit(X)
+    flat = index[est.indices_]
+    rows, cols, xy = _pixel_table(scene, flat)
+    names = [f"em{i + 1}_r{r}_c{c}" for i, (r, c) in enumerate(zip(rows, cols, strict=True))]
+    wl = scene_wl(scene)
+    axis = wl if wl is not None else np.arange(1, X.shape[1] + 1, dtype=float)
+    if wl is not None and not np.all(np.diff(wl) > 0):
+        raise OrbitmlInputError("the cube's wavelengths are not ascending; cannot write a spectral library", cube)
+    lib = SpectralLibrary(est.endmembers_, axis, names, metadata={"source": str(cube)})
+    write_library(lib, out / "endmembers.csv", overwrite=overwrite)
+    write_library(lib, out / "endmembers.sli", overwrite=overwrite)
+    with atomic_path(out / "endmember_pixels.csv", overwrite=overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            wr = csv.writer(f)
+            wr.writerow(["name", "row", "col", "x", "y"])
+            for n, r, c, (x, y) in zip(names, rows, cols, xy, strict=True):
+                wr.writerow([n, int(r), int(c), repr(float(x)), repr(float(y))])
+    fig = spectra_figure(axis, est.endmembers_, labels=names, title=f"{method.upper()} endmembers: {cube.name}",
+                         offset=0.0)
+    if wl is None:
+        fig.axes[0].set_xlabel("band number / 1000")
+    with atomic_path(out / "endmembers.png", overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    info = {k: v for k, v in est.info_.items() if k != "volumes"}
+    write_run_info(out, "orbitml unmix endmembers",
+                   {"method": method, "p": est.n_endmembers_, "p_requested": p, "restarts": restarts, "far": far,
+                    "n_pixels": int(X.shape[0]), "info": info}, seed=seed, inputs=[str(cube)])
+    console.print(f"{est.n_endmembers_} endmembers ({method}) -> {out}")
+    if "count" in info and info["count"]:
+        c = info["count"]
+        console.print(f"count: HFC {c['hfc']}, NWHFC {c['nwhfc']}, HySime {c['hysime']} -> {c['p']}")
+
+
+def _int_or_error(v: str, what: str) -> int:
+    from orbitml.errors import OrbitmlInputError
+
+    try:
+        return int(v)
+    except ValueError:
+        raise OrbitmlInputError(f"{what} must be an integer or 'auto', got {v!r}") from None
+
+
+def _read_endmembers(path: Path, scene):
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.scene import wavelengths as scene_wl
+    from orbitml.spectra import read_library
+
+    lib = read_library(path)
+    nb = scene.sizes["band"]
+    if lib.n_bands != nb:
+        raise OrbitmlInputError(f"the endmembers have {lib.n_bands} bands but the cube has {nb}; resample them "
+                                "with 'orbitml library resample' first", path)
+    wl = scene_wl(scene)
+    if wl is not None and lib.wavelength.size > 1 and not np.allclose(lib.wavelength, wl, atol=0.05):
+        if not np.allclose(lib.wavelength, np.arange(1, nb + 1)):  # band numbers: no wavelengths to compare
+            raise OrbitmlInputError("the endmember wavelengths differ from the cube's; resample them with "
+                                    "'orbitml library resample' first", path)
+    if not np.isfinite(lib.spectra).all():
+        raise OrbitmlInputError("the endmember spectra have missing values (NaN)", path)
+    return lib
+
+
+@app.command("abundances")
+def abundances(
+    cube: Path = typer.Argument(..., help="Image cube."),
+    endmembers_file: Path = typer.Option(..., "--endmembers", help="Endmember library (.sli or .csv) on the "
+                                          "cube's bands, e.g. from 'orbitml unmix endmembers'."),
+    method: str = typer.Option("fcls", help="fcls (non-negative, sum to one), nnls or ucls."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    format: str = typer.Option("envi", "--format", help="envi or gtiff."),
+    rows_per_block: int = typer.Option(256, help="Rows read and unmixed at a time."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
+) -> None:
+    """Abundance cube (ENVI or GeoTIFF with map info) and an RGB composite of the first three endmembers."""
+    import numpy as np
+    from rich.progress import Progress
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io import write_scene
+    from orbitml.io.atomic import atomic_path, check_writable
+    from orbitml.io.provenance import write_run_info
+    from orbitml.scene import make_scene, pixels
+    from orbitml.unmix import fcls, nnls, ucls
+
+    fn = {"fcls": fcls, "nnls": nnls, "ucls": ucls}.get(method)
+    if fn is None:
+        raise OrbitmlInputError(f"--method must be fcls, nnls or ucls, got {method!r}")
+    fmt = format.lower()
+    if fmt not in ("envi", "gtiff"):
+        raise OrbitmlInputError(f"--format must be envi or gtiff, got {format!r}")
+    out = Path(out)
+    main = out / ("abundances.tif" if fmt == "gtiff" else "abundances.img")
+    for pth in (main, out / "abundances_rgb.png"):
+        check_writable(pth, overwrite)
+    scene = _open(cube, wavelengths, chunks={"band": -1, "y": max(1, rows_per_block), "x": -1})
+    lib = _read_endmembers(endmembers_file, scene)
+    E = lib.spectra.astype(np.float64)
+    p = E.shape[0]
+    h, w = scene.sizes["y"], scene.sizes["x"]
+    A = np.full((p, h * w), np.nan, dtype=np.float32)
+    sq, n_valid = 0.0, 0
+    with Progress(console=console, transient=True) as prog:
+        task = prog.add_task(f"{method.upper()} unmixing", total=h)
+        for r0 in range(0, h, rows_per_block):
+            block = scene.isel(y=slice(r0, r0 + rows_per_block)).load()
+            X, idx = pixels(block)
+            if X.shape[0]:
+                a = fn(X, E)
+                A[:, r0 * w + idx] = a.T
+                sq += float(np.sum((a @ E - X) ** 2))
+                n_valid += X.shape[0]
+            prog.update(task, advance=block.sizes["y"])
+    if n_valid == 0:
+        raise OrbitmlInputError("no valid pixel in the cube", cube)
+    ab = make_scene(A.reshape(p, h, w), band_names=lib.names, crs=scene.rio.crs, transform=scene.rio.transform(),
+                    nodata=np.nan, attrs={"units": "abundance fraction", "method": method,
+                                          "source": str(cube), "endmembers": str(endmembers_file)})
+    write_scene(ab, main, format=fmt, overwrite=overwrite)
+    rgb = np.nan_to_num(np.clip(A[:3].reshape(-1, h, w), 0, 1), nan=0.0).transpose(1, 2, 0)
+    if p < 3:
+        rgb = np.concatenate([rgb, np.zeros((h, w, 3 - p), dtype=rgb.dtype)], axis=2)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with atomic_path(out / "abundances_rgb.png", overwrite=overwrite) as tmp:
+        plt.imsave(tmp, rgb, format="png")
+    rmse = float(np.sqrt(sq / (n_valid * E.shape[1])))
+    write_run_info(out, "orbitml unmix abundances",
+                   {"method": method, "endmembers": lib.names, "rgb": lib.names[:3], "format": fmt,
+                    "n_valid_pixels": n_valid, "reconstruction_rmse": rmse}, inputs=[str(cube), str(endmembers_file)])
+    console.print(f"{p} abundance bands ({method}) for {n_valid} pixels -> {main}; RGB = {', '.join(lib.names[:3])}; "
+                  f"reconstruction RMSE {rmse:.4g}")
