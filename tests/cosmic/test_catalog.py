@@ -123,6 +123,21 @@ def test_cli_catalog_parquet_with_saved_model(tmp_path, capsys):
     assert np.allclose(hits[[f"p_{c}" for c in CLASSES]].to_numpy(), clf.predict_proba(t))
 
 
+def test_cli_catalog_default_forest(tmp_path, monkeypatch, capsys):
+    from orbitml.cosmic import categorise
+
+    monkeypatch.setenv("ORBITML_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(categorise.DEFAULT_TRAINING, "n_frames", 2)
+    monkeypatch.setitem(categorise.DEFAULT_TRAINING, "shape", [96, 96])
+    path, inj = _product(tmp_path, 0)
+    out = tmp_path / "catalog.csv"
+    assert cli_run(["cosmic", "catalog", str(path), "--out", str(out)]) == 0
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 1
+    hits, _ = read_catalog(out)
+    assert len(hits) == label_hits(inj.mask)[1]
+    assert hits["is_cosmic"].mean() > 0.9  # a frame with only cosmic rays
+
+
 def test_cli_catalog_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli_run(["cosmic", "catalog", str(tmp_path / "empty"), "--out", str(tmp_path / "c.csv")]) == 2

@@ -116,3 +116,26 @@ def test_default_classifier_is_cached(tmp_path):
 def test_bad_method():
     with pytest.raises(OrbitmlInputError):
         HitClassifier("svm")
+
+
+def test_real_gmos_hits_are_cosmic(tmp_path_factory):
+    """The two known cosmic rays of the real GMOS cutout (astroscrappy test boxes) classify as
+    tracks or worms by the built-in classifier (the one `cosmic catalog` uses)."""
+    import astroscrappy
+    from astropy.io import fits
+    from tests.conftest import shared_file
+
+    path = shared_file("ccd/gmos_S20190808S0048_cutout.fits")
+    sci = fits.getdata(path, "SCI").astype(np.float32)
+    gain = 1.933
+    mask, clean = astroscrappy.detect_cosmics(sci, gain=gain, readnoise=4.24, sigclip=4.5)
+    t = hit_table(sci * gain, clean * gain, mask)
+    clf = default_classifier(cache_dir=tmp_path_factory.mktemp("cache"))
+    pred = clf.predict(t)
+    boxes = [(slice(41, 72), slice(142, 161)), (slice(117, 147), slice(35, 43))]
+    for rows, cols in boxes:
+        inside = ((t["y"] >= rows.start) & (t["y"] < rows.stop) & (t["x"] >= cols.start)
+                  & (t["x"] < cols.stop)).to_numpy()
+        assert inside.any()
+        big = np.flatnonzero(inside)[np.argmax(t.loc[inside, "n_pixels"].to_numpy())]
+        assert pred[big] in ("track", "worm"), pred[big]
