@@ -1,0 +1,105 @@
+"""Running median, despiking, column spikes and bad values against direct computations."""
+
+import numpy as np
+import pytest
+
+from orbitml.crism.preprocess import (
+    _pruned_network,
+    despike,
+    mask_bad_values,
+    medfilt1,
+    minmax_rows,
+    normr,
+    remove_column_spikes,
+)
+
+
+def ref_medfilt(x, k):
+    r = k // 2
+    L = x.shape[-1]
+    return np.stack([np.median(x[..., max(0, c - r): min(L, c + r + 1)], axis=-1) for c in range(L)], -1)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 7, 11, 27])
+@pytest.mark.parametrize("L", [4, 11, 12, 31, 64])
+def test_medfilt1_matches_truncated_median(k, L):
+    x = np.random.default_rng(k * 100 + L).random((23, L)).astype(np.float32)
+    np.testing.assert_allclose(medfilt1(x, k, chunk=5, threads=2), ref_medfilt(x, k), rtol=1e-6)
+
+
+def test_medfilt1_3d_and_rejects_even():
+    x = np.random.default_rng(0).random((3, 4, 40))
+    np.testing.assert_allclose(medfilt1(x, 7), ref_medfilt(x, 7))
+    with pytest.raises(ValueError):
+        medfilt1(x, 4)
+
+
+def test_pruned_network_selects_middle_order_statistics():
+    rng = np.random.default_rng(1)
+    for m in (2, 6, 10):
+        net = _pruned_network(m, (m // 2 - 1, m // 2))
+        for _ in range(50):
+            v = list(rng.random(m))
+            for a, b in net:
+                if v[a] > v[b]:
+                    v[a], v[b] = v[b], v[a]
+            s = sorted(v)
+            assert v[m // 2 - 1] == s[m // 2 - 1] and v[m // 2] == s[m // 2]
+
+
+def test_despike_removes_injected_spikes_and_keeps_smooth_spectra():
+    rng = np.random.default_rng(2)
+    t = np.linspace(0, 1, 120)
+    X = (0.3 + 0.05 * np.sin(6 * t))[None, :] * rng.uniform(0.8, 1.2, (200, 1)) + rng.normal(0, 2e-3, (200, 120))
+    clean = X.astype(np.float32).copy()
+    pos = [(5, 40), (17, 3), (100, 77), (150, 119)]
+    for r, c in pos:
+        X[r, c] *= 1.8
+    out, nrep = despike(X)
+    for r, c in pos:
+        assert abs(out[r, c] - clean[r, c]) < 0.01
+        assert nrep[r] >= 1
+    untouched = np.setdiff1d(np.arange(200), [p[0] for p in pos])
+    # noisy smooth spectra: few replacements, each by a value within the noise
+    changed = out[untouched] != clean[untouched]
+    assert changed.mean() < 0.01
+    assert np.abs(out[untouched] - clean[untouched]).max() < 0.02
+
+
+def test_despike_threshold_is_crism_ml_rule():
+    rng = np.random.default_rng(3)
+    X = rng.random((50, 30)).astype(np.float32)
+    med = ref_medfilt(X, 11)
+    d = np.abs(med - X)
+    thr = d.mean(axis=1).mean() + 5 * d.std(axis=1, ddof=1).mean()
+    out, nrep = despike(X, passes=((11, 5.0),))
+    expected = np.where(d > thr, med, X)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert nrep.sum() == (d > thr).sum()
+
+
+def test_column_spike_removal_fixes_a_column_band():
+    rng = np.random.default_rng(4)
+    cube = (0.3 + rng.normal(0, 1e-3, (40, 8, 60))).astype(np.float32)
+    cube[:, 5, 30] *= 1.3  # a bad detector element: one band of one column
+    out, flagged = remove_column_spikes(cube)
+    assert flagged[5, 30] and flagged.sum() <= 3
+    assert np.abs(out[:, 5, 30] - 0.3).max() < 0.01
+    np.testing.assert_array_equal(out[:, :5], cube[:, :5])
+
+
+def test_mask_bad_values_flags_main_bands_only():
+    X = np.full((4, 10), 0.3, dtype=np.float32)
+    X[0, 2] = 65535
+    X[1, 3] = np.nan
+    X[2, 9] = 5e3  # outside the main bands below
+    main = np.arange(10) < 8
+    out, bad = mask_bad_values(X, main=main)
+    assert bad.tolist() == [True, True, False, False]
+    assert np.isfinite(out).all() and out.max() < 1
+
+
+def test_normr_and_minmax():
+    X = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normr(X), [[0.6, 0.8], [2 ** -0.5, 2 ** -0.5]])
+    np.testing.assert_allclose(minmax_rows(np.array([[1.0, 3.0, 2.0], [5.0, 5.0, 5.0]])), [[0, 1, 0.5], [0, 0, 0]])
