@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -14,17 +14,17 @@ from orbitml.crism.settings import CrismSettings
 CODES = (6, 14, 15, 19, 30, 33, 39)
 
 
-@lru_cache(maxsize=None)
+@cache
 def labelled(seed: int = 0, n_images: int = 10):
     return sd.simulate_labelled(n_images=n_images, pixels_per_class=40, codes=CODES, classes_per_image=4, seed=seed)
 
 
-@lru_cache(maxsize=None)
+@cache
 def bland(seed: int = 1):
     return sd.simulate_bland(n_images=5, pixels_per_image=120, seed=seed)
 
 
-@lru_cache(maxsize=None)
+@cache
 def model():
     d = labelled()
     clf = CrismClassifier(CrismSettings(seed=0)).fit(d["pixspec"], d["pixlabs"], d["pixims"], d["wavelengths"])
@@ -33,7 +33,7 @@ def model():
     return clf, bm
 
 
-@lru_cache(maxsize=None)
+@cache
 def image(seed: int = 2):
     return sd.simulate_image(rows=100, cols=32, codes=(6, 14, 19, 30), seed=seed)
 
