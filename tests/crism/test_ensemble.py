@@ -56,7 +56,7 @@ def test_trained_classifier_properties():
     assert clf.calibration_["ece_after"] <= clf.calibration_["ece_before"] + 1e-9
     assert set(clf.classes_) == set(_sim.CODES)
     # thresholds: 0.7 for classes seen in fewer than 5 images, else 0.5
-    for k, c in enumerate(clf.classes_):
+    for k in range(clf.classes_.size):
         assert clf.thresholds_[k] == (0.7 if clf.n_images_[k] < 5 else 0.5)
     test = _sim.labelled(seed=7, n_images=4)
     P = clf.predict_proba(test["pixspec"][:, :248])
