@@ -33,8 +33,8 @@ CLASSES = ("spot", "track", "worm", "star", "hot_column", "bleed")
 COSMIC_CLASSES = ("spot", "track", "worm")
 MODEL_FEATURES = ["n_pixels", "log_energy", "log_peak", "peak_frac", "size_px", "elongation", "length_px",
                   "width_px", "vertical", "curvature", "sharpness", "column_frac", "flat_top_frac",
-                  "bbox_h", "bbox_w", "fill"]
-MODEL_VERSION = 1
+                  "excess_cv", "log_e_per_pixel", "bbox_h", "bbox_w", "fill"]
+MODEL_VERSION = 2
 
 
 def model_matrix(table: pd.DataFrame) -> np.ndarray:
@@ -46,7 +46,9 @@ def model_matrix(table: pd.DataFrame) -> np.ndarray:
         "size_px": t["size_px"], "elongation": t["elongation"], "length_px": t["length_px"],
         "width_px": t["width_px"], "vertical": np.abs(np.sin(np.radians(t["orientation_deg"]))),
         "curvature": t["curvature"], "sharpness": np.log10(np.maximum(t["sharpness"], 1e-3)),
-        "column_frac": t["column_frac"], "flat_top_frac": t["flat_top_frac"], "bbox_h": t["bbox_h"],
+        "column_frac": t["column_frac"], "flat_top_frac": t["flat_top_frac"], "excess_cv": t["excess_cv"],
+        "log_e_per_pixel": np.log10(np.maximum(t["energy_e"] / np.maximum(t["n_pixels"], 1), 1.0)),
+        "bbox_h": t["bbox_h"],
         "bbox_w": t["bbox_w"], "fill": t["fill"],
     }
     x = np.column_stack([np.asarray(cols[k], dtype=np.float64) for k in MODEL_FEATURES])
@@ -83,7 +85,8 @@ def simulate_labelled_hits(n_frames: int = 24, shape: tuple[int, int] = (256, 25
     """Hit tables of simulated frames, with a ``truth`` class per component and a ``frame`` index.
 
     Each frame: stars (partly saturating, with bleeds), 0-4 hot columns, cosmic rays at a random
-    rate; star cores are masked down to a random fraction of their footprint, as a detector's false
+    rate through a sensitive layer 10-300 um thick (log-uniform: thin back-illuminated to deep-depletion
+    CCDs) with 9-24 um pixels; star cores are masked down to a random fraction of their footprint, as a detector's false
     positives would be.  CLEAN is emulated by a local median over the masked components.
     """
     rng = np.random.default_rng(seed)
@@ -95,7 +98,8 @@ def simulate_labelled_hits(n_frames: int = 24, shape: tuple[int, int] = (256, 25
             n_stars=int(rng.integers(4, 20)), star_flux_e=(2e3, 1e7), fwhm_px=float(rng.uniform(1.8, 4.0)),
             hot_columns=int(rng.integers(0, 5)), seed=fseed)
         inj = inject_cosmic_rays(frame, rate_per_cm2_s=float(rng.uniform(3, 12)), exposure_s=150.0,
-                                 thickness_um=float(rng.uniform(12, 40)), worm_fraction=0.15,
+                                 thickness_um=float(np.exp(rng.uniform(np.log(10), np.log(300)))),
+                                 pixel_size_um=float(rng.uniform(9, 24)), worm_fraction=0.15,
                                  seed=fseed + 1)
         level = truth["noise_e"] * float(np.exp(rng.uniform(np.log(3.0), np.log(40.0))))
         truth["star_core"] = (truth["star_e"] > level) & ~truth["bleed"]

@@ -23,6 +23,7 @@ sharpness           peak excess / mean excess of its 8 neighbours above the loca
 peak_frac           peak_e / energy_e
 column_frac         fraction of the pixels in the most populated column
 flat_top_frac       fraction of the other pixels within 0.2% of the brightest SCI value (saturation)
+excess_cv           std / mean of the pixels' excess (small for the even charge of a hot column)
 bbox_h, bbox_w      bounding-box size; fill = n_pixels / box area; touches_edge
 ==================  ==========================================================================
 """
@@ -38,7 +39,8 @@ from skimage.morphology import skeletonize
 EIGHT = np.ones((3, 3), bool)
 FEATURE_COLUMNS = ["label", "n_pixels", "energy_e", "peak_e", "x", "y", "mxx", "myy", "mxy", "size_px",
                    "elongation", "length_px", "width_px", "orientation_deg", "curvature", "sharpness",
-                   "peak_frac", "column_frac", "flat_top_frac", "bbox_h", "bbox_w", "fill", "touches_edge"]
+                   "peak_frac", "column_frac", "flat_top_frac", "excess_cv", "bbox_h", "bbox_w", "fill",
+                   "touches_edge"]
 
 
 def label_hits(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -133,7 +135,8 @@ def _one(lab_sub, i, sci_sub, excess_sub, bg, off, shape) -> dict:
         "orientation_deg": float(np.degrees(theta) % 180.0),
         "curvature": _curvature(comp[yy.min():yy.max() + 1, xx.min():xx.max() + 1]),
         "sharpness": float(min(sharp, 1e3)), "peak_frac": float(ex.max() / ex.sum()) if ex.sum() > 0 else 1.0,
-        "column_frac": float(cols.max() / n), "flat_top_frac": flat, "bbox_h": h, "bbox_w": wdt,
+        "column_frac": float(cols.max() / n), "flat_top_frac": flat,
+        "excess_cv": float(ex.std() / ex.mean()) if n > 1 and ex.mean() > 0 else 0.0, "bbox_h": h, "bbox_w": wdt,
         "fill": n / (h * wdt),
         "touches_edge": bool(gy.min() == 0 or gx.min() == 0 or gy.max() == shape[0] - 1
                              or gx.max() == shape[1] - 1),
