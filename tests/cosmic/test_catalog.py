@@ -72,13 +72,19 @@ def test_catalog_energies_positions_and_times(tmp_path):
     assert (hits["length_um"] == hits["length_px"] * 15.0).all()
 
 
-def test_valid_area_excludes_nan(tmp_path):
+def test_valid_area_excludes_nan_and_saturated(tmp_path):
     frame, _ = simulate_frame((64, 64), seed=1)
     frame[:, :16] = np.nan
     inj = inject_cosmic_rays(frame, n_hits=5, seed=2)
-    p = write_product(tmp_path / "a.cosmic.fits", inj.image, frame, inj.mask, _header(0, GAIN=1.0))
-    _, frames, _ = build_catalog([p], HitClassifier("rules"))
-    assert frames.iloc[0]["n_valid_pixels"] == 64 * 48
+    img = inj.image.copy()
+    img[0:4, 40:50] = 6e4
+    # EXPTIME -1 is how `cosmic detect` writes an unknown exposure
+    p = write_product(tmp_path / "a.cosmic.fits", img, frame, inj.mask,
+                      _header(0, GAIN=1.0, SATURATE=6e4, EXPTIME=-1.0))
+    _, frames, errors = build_catalog([p], HitClassifier("rules"))
+    assert not errors
+    assert frames.iloc[0]["n_valid_pixels"] == 64 * 48 - 40
+    assert np.isnan(frames.iloc[0]["exptime_s"])
 
 
 def test_cli_catalog_skips_bad_products(tmp_path, capsys):

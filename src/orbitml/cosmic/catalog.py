@@ -51,7 +51,10 @@ def frame_name(path: Path) -> str:
 
 
 def _num(hdr, key, path, required=True) -> float | None:
+    """A positive number from the header; for an optional key, absent or <= 0 (e.g. -1) means unknown."""
     v = hdr.get(key)
+    if not required and isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0:
+        return None
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
             raise OrbitmlInputError(f"header keyword {key} missing", path)
@@ -113,6 +116,9 @@ def product_hits(prod: Product, classifier: HitClassifier) -> tuple[pd.DataFrame
     exptime = _num(hdr, "EXPTIME", path, required=False)
     t_start, t_mid = _times(hdr, exptime)
     valid = np.isfinite(prod.sci) & np.isfinite(prod.clean)
+    sat = _num(hdr, "SATURATE", path, required=False)
+    if sat is not None:  # saturated pixels cannot register a hit: not part of the exposed area
+        valid &= prod.sci < sat
     table = hit_table(prod.sci * np.float32(gain), prod.clean * np.float32(gain), prod.mask & valid)
     proba = classifier.predict_proba(table)
     cls = np.asarray(CLASSES)[np.argmax(proba, axis=1)] if len(table) else np.array([], dtype=str)
@@ -180,6 +186,7 @@ def build_catalog(products: Iterable[Path], classifier: HitClassifier,
             row["frame"] = row["product"]
             hits["frame"] = row["product"]
     frames = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    frames["exptime_s"] = pd.to_numeric(frames["exptime_s"]).astype(float)  # unknown -> NaN
     non_empty = [t for t in hit_tables if len(t)]
     hits = pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame(columns=HIT_COLUMNS)
     return hits, frames, errors
