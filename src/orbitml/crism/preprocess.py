@@ -107,7 +107,7 @@ def _medfilt_chunk(X: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def medfilt1(X: np.ndarray, k: int, chunk: int = 256, threads: int | None = None) -> np.ndarray:
+def medfilt1(X: np.ndarray, k: int, chunk: int = 64, threads: int | None = None) -> np.ndarray:
     """Running median of odd size ``k`` along the last axis, windows truncated at the ends.
 
     Same result as Matlab ``medfilt1(x, k, 'truncate')`` on each spectrum.

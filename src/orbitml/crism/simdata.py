@@ -72,11 +72,9 @@ def simulate_labelled(n_images: int = 12, pixels_per_class: int = 60, codes=DEFA
     wl = cb.nominal_wavelengths() if wavelengths is None else np.asarray(wavelengths, float)
     codes = list(codes)
     minerals = [c for c in codes if c != cc.NEUTRAL]
-    # assign classes to images round-robin so each class gets >= 2 images when possible
-    per_img: list[set[int]] = [set() for _ in range(n_images)]
-    order = [minerals[i % len(minerals)] for i in range(max(2 * len(minerals), n_images * (classes_per_image - 1)))]
-    for i, code in enumerate(order):
-        per_img[i % n_images].add(code)
+    # each image gets classes_per_image - 1 distinct minerals, cycling so every class appears in several images
+    k = max(1, min(classes_per_image - 1, len(minerals)))
+    per_img = [{minerals[(j * k + t) % len(minerals)] for t in range(k)} for j in range(n_images)]
     spec, labs, ims, crds = [], [], [], []
     for j in range(n_images):
         img_codes = sorted(per_img[j]) + ([cc.NEUTRAL] if cc.NEUTRAL in codes else [])
