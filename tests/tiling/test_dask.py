@@ -21,7 +21,7 @@ def wobble(batch):
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cl:
+                                  dashboard_address=":0") as cl:
         yield cl
 
 
@@ -93,3 +93,15 @@ def test_predict_many_reports_bad_file(tmp_path):
 def test_scheduler_and_workers_together_is_an_error(tmp_path):
     with pytest.raises(OrbitmlInputError, match="not both"):
         predict(np.ones((1, 20, 20)), wobble, tile=8, workers=2, scheduler="tcp://127.0.0.1:1", progress=False)
+
+
+def test_local_cluster_of_processes_matches_in_process(tmp_path):
+    """predict(workers=2): a real LocalCluster of 2 processes, the picklable built-in operator."""
+    rng = np.random.default_rng(10)
+    data = rng.random((1, 64, 48)).astype(np.float32)
+    path = write_tif(tmp_path / "p.tif", data)
+    op = GaussianSmooth(1.0)
+    kw = dict(tile=24, stride=12, margin=op.halo, progress=False, band_rows=20)
+    a = predict(path, op, **kw)
+    b = predict(path, op, workers=2, **kw)
+    np.testing.assert_array_equal(a.values, b.values)

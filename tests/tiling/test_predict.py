@@ -189,3 +189,20 @@ def test_tile_larger_than_image_and_bad_margin():
         predict(sc, identity, tile=25, progress=False)
     with pytest.raises(OrbitmlInputError, match="margin"):
         predict(sc, identity, tile=16, stride=8, margin=5, progress=False)
+
+
+def test_tiny_convnet_tiled_equals_whole_image_forward():
+    torch = pytest.importorskip("torch")
+    from orbitml.nn.tiny import TinyConvNet
+
+    net = TinyConvNet(2, 3, width=4, depth=2, seed=1)
+    assert torch.equal(net.net[0].weight, TinyConvNet(2, 3, width=4, depth=2, seed=1).net[0].weight)
+    img = np.random.default_rng(12).random((2, 37, 41)).astype(np.float32)
+    out = predict(make_scene(img), net, tile=16, stride=8, margin=net.halo, out_bands=["a", "b", "c"],
+                  progress=False)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(img[None])).numpy()[0]
+    # away from the image border (where each layer of the whole-image net reflects its own input)
+    h = net.halo
+    np.testing.assert_allclose(out.values[:, h:-h, h:-h], ref[:, h:-h, h:-h], rtol=1e-5, atol=1e-6)
+    assert list(out.coords["band_name"].values) == ["a", "b", "c"]

@@ -75,7 +75,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     import dask
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}), \
-            LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
             Client(cl) as client:
         yield client
 
