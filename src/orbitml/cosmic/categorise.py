@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from orbitml.cosmic.features import hit_table, label_hits, replace_masked_median
 from orbitml.errors import OrbitmlInputError
@@ -176,8 +177,9 @@ def _forest_proba(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     return out / len(arrays["roots"])
 
 
-class HitClassifier:
-    """Classes of hit-table rows; ``classes_`` = :data:`CLASSES` in that order."""
+class HitClassifier(ClassifierMixin, BaseEstimator):
+    """Classes of hit-table rows; ``classes_`` = :data:`CLASSES` in that order (a scikit-learn
+    estimator: ``get_params``/``clone`` work; ``fit`` takes a hit table and its class names)."""
 
     def __init__(self, method: str = "forest", n_estimators: int = 100, max_depth: int | None = 14,
                  min_samples_leaf: int = 2, random_state: int = 0):
@@ -188,8 +190,19 @@ class HitClassifier:
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.random_state = random_state
-        self.classes_ = np.array(CLASSES)
-        self.card_: dict = {}
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array(CLASSES)
+
+    @property
+    def card_(self) -> dict:
+        """The JSON model card (empty for the rules)."""
+        return getattr(self, "_card", {"method": "rules"} if self.method == "rules" else {})
+
+    @card_.setter
+    def card_(self, value: dict) -> None:
+        self._card = value
 
     def fit(self, table: pd.DataFrame, y) -> HitClassifier:
         if self.method == "rules":
