@@ -75,7 +75,7 @@ class _Patterns:
         pinvT, h, s = self.get(code)
         a = c @ pinvT
         if self.sum_to_one:
-            a -= np.outer((a.sum(axis=1) - 1.0) / s, h)
+            a -= ((a.sum(axis=1) - 1.0) / s)[:, None] * h
         return a
 
     def solve(self, c: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -108,82 +108,78 @@ def _project_simplex(V: np.ndarray) -> np.ndarray:
     return np.maximum(V - theta[:, None], 0.0)
 
 
-def _gradient(c: np.ndarray, R: np.ndarray, a: np.ndarray) -> np.ndarray:
-    return (a @ R.T - c) @ R
-
-
 def _dual_violation(g: np.ndarray, free: np.ndarray, sum_to_one: bool) -> np.ndarray:
     """Per pixel and variable: how much an inactive variable would lower the objective (>0 = violated)."""
     if sum_to_one:
         nfree = free.sum(axis=1)
-        nu = np.where(nfree > 0, np.where(free, g, 0.0).sum(axis=1) / np.maximum(nfree, 1), 0.0)
+        nu = np.where(free, g, 0.0).sum(axis=1) / np.maximum(nfree, 1)
         viol = nu[:, None] - g
     else:
         viol = -g
-    return np.where(free, -np.inf, viol)
+    viol[free] = -np.inf
+    return viol
 
 
 def _active_set(c: np.ndarray, R: np.ndarray, sum_to_one: bool, tol: float, max_iter: int) -> np.ndarray:
+    """Batched primal active-set method (all arrays are per pixel; no per-pixel Python loop)."""
     n, p = c.shape
     pats = _Patterns(R, sum_to_one)
+    G = R.T @ R
     z = pats.solve_one(c, (1 << p) - 1)
     A = z
     todo = np.flatnonzero((z < 0).any(axis=1))
     if todo.size == 0:
         return A
-    x = _project_simplex(z[todo]) if sum_to_one else np.maximum(z[todo], 0.0)
+    # feasible start: the unconstrained answer clipped at zero (and rescaled onto the simplex)
+    x = np.maximum(z[todo], 0.0)
+    if sum_to_one:
+        tot = x.sum(axis=1, keepdims=True)
+        x = np.where(tot > 0, x / np.where(tot > 0, tot, 1.0), 1.0 / p)
     free = x > 0
     idx = todo
     cs = c[todo]
+    bvec = cs @ R  # gradient of 0.5 ||c - R a||^2 is a @ G - bvec
     ctol = tol * np.maximum(1.0, np.linalg.norm(cs, axis=1))
     last_added = np.full(idx.size, -1)
     banned = np.full(idx.size, -1)  # a variable that could not move when it entered (rounding level)
     for _ in range(max_iter):
+        m = idx.size
+        rows = np.arange(m)
         z = pats.solve(cs, free)
         zneg = (z < 0) & free
         blocked = zneg.any(axis=1)
-        # blocked pixels: step from x towards z until the first free variable hits zero
-        if blocked.any():
-            b = np.flatnonzero(blocked)
-            xb, zb, nb = x[b], z[b], zneg[b]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(nb, xb / (xb - zb), np.inf)
-            alpha = np.clip(ratio.min(axis=1), 0.0, 1.0)
-            hit = np.argmin(ratio, axis=1)
-            xn = xb + alpha[:, None] * (zb - xb)
-            xn[np.arange(b.size), hit] = 0.0
-            fb = free[b] & (xn > 0)
-            xn[~fb] = 0.0
-            if sum_to_one:  # remove the rounding drift of the step
-                xn /= xn.sum(axis=1, keepdims=True)
-            x[b] = xn
-            free[b] = fb
-            # the variable that just entered blocks at once: its gain was at rounding level (the
-            # classic Lawson-Hanson loop); keep it out for this pixel
-            stuck = (hit == last_added[b]) & (alpha <= 0)
-            banned[b] = np.where(stuck, hit, np.where(alpha > 0, -1, banned[b]))
-            last_added[b] = -1
-        ok = np.flatnonzero(~blocked)
-        if ok.size:
-            x[ok] = z[ok]
-            g = _gradient(cs[ok], R, x[ok])
-            viol = _dual_violation(g, free[ok], sum_to_one)
-            bn = banned[ok]
-            has_bn = np.flatnonzero(bn >= 0)
-            viol[has_bn, bn[has_bn]] = -np.inf
-            j = np.argmax(viol, axis=1)
-            vmax = viol[np.arange(ok.size), j]
-            enter = vmax > ctol[ok]
-            done = ok[~enter]
-            go = ok[enter]
-            free[go, j[enter]] = True
-            last_added[go] = j[enter]
+        # step from x towards z; a blocked pixel stops where its first free variable reaches zero
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(zneg, x / (x - z), np.inf)
+        hit = np.argmin(ratio, axis=1)
+        alpha = np.where(blocked, np.clip(ratio[rows, hit], 0.0, 1.0), 1.0)
+        x += alpha[:, None] * (z - x)
+        hb = rows[blocked]
+        x[hb, hit[blocked]] = 0.0
+        free[hb] &= x[hb] > 0
+        x[~free] = 0.0
+        if sum_to_one and hb.size:  # remove the rounding drift of the step
+            x[hb] /= x[hb].sum(axis=1, keepdims=True)
+        # the variable that just entered blocks at once: its gain was at rounding level (the classic
+        # Lawson-Hanson loop); keep it out for this pixel
+        stuck = blocked & (hit == last_added) & (alpha <= 0)
+        banned = np.where(stuck, hit, np.where(blocked & (alpha > 0), -1, banned))
+        last_added[blocked] = -1
+        # optimality check for the unblocked pixels: the most violated multiplier enters
+        viol = _dual_violation(x @ G - bvec, free, sum_to_one)
+        hb = np.flatnonzero(banned >= 0)
+        viol[hb, banned[hb]] = -np.inf
+        j = np.argmax(viol, axis=1)
+        enter = ~blocked & (viol[rows, j] > ctol)
+        done = ~blocked & ~enter
+        free[rows[enter], j[enter]] = True
+        last_added = np.where(enter, j, last_added)
+        if done.any():
             A[idx[done]] = x[done]
-            keep = np.ones(idx.size, dtype=bool)
-            keep[done] = False
+            keep = ~done
             if not keep.any():
                 return A
-            idx, cs, ctol, x, free = idx[keep], cs[keep], ctol[keep], x[keep], free[keep]
+            idx, cs, bvec, ctol, x, free = idx[keep], cs[keep], bvec[keep], ctol[keep], x[keep], free[keep]
             last_added, banned = last_added[keep], banned[keep]
     warnings.warn(f"active-set solver stopped after {max_iter} iterations with {idx.size} pixels not "
                   "converged; their abundances are feasible but may not be optimal", RuntimeWarning,

@@ -39,12 +39,24 @@ def _result(Xo: np.ndarray, rows: np.ndarray, index: np.ndarray | None) -> tuple
     return np.array(Xo[rows], dtype=np.float64), (rows if index is None else np.asarray(index)[rows])
 
 
-def _pca(Xd: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+class _Moments:
+    """Mean and band correlation matrix of the pixels, computed once (one pass over the data)."""
+
+    def __init__(self, Xd: np.ndarray):
+        self.n = Xd.shape[0]
+        self.mu = Xd.mean(axis=0)
+        self.R = Xd.T @ Xd / self.n  # symmetric rank-k product (BLAS syrk)
+        self.C = self.R - np.outer(self.mu, self.mu)
+
+    def top(self, M: np.ndarray, d: int) -> np.ndarray:
+        w, V = np.linalg.eigh(M)
+        return V[:, np.argsort(w)[::-1][:d]]
+
+
+def _pca(Xd: np.ndarray, d: int, mom: _Moments | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and top-``d`` principal directions (n_bands, d) of the pixel cloud."""
-    mu = Xd.mean(axis=0)
-    C = (Xd - mu).T @ (Xd - mu) / Xd.shape[0]
-    w, V = np.linalg.eigh(C)
-    return mu, V[:, np.argsort(w)[::-1][:d]]
+    mom = mom or _Moments(Xd)
+    return mom.mu, mom.top(mom.C, d)
 
 
 # ---------------------------------------------------------------------------------------------- VCA
@@ -57,16 +69,18 @@ class VCAInfo:
     projection: str  # "projective" (high SNR) or "subspace" (low SNR)
 
 
-def _vca_prepare(Xd: np.ndarray, p: int, snr_db: float | None = None) -> tuple[np.ndarray, VCAInfo]:
+def _vca_prepare(Xd: np.ndarray, p: int, snr_db: float | None = None,
+                 mom: _Moments | None = None) -> tuple[np.ndarray, VCAInfo]:
     """Project the pixels for VCA; returns ``y`` (p, n) and the decision record."""
     n, b = Xd.shape
-    mu, Ud = _pca(Xd, p)
-    Xc = Xd - mu
-    xp = Xc @ Ud  # (n, p)
+    mom = mom or _Moments(Xd)
+    mu = mom.mu
+    Ud = mom.top(mom.C, p)
     threshold = 15.0 + 10.0 * math.log10(p)
     if snr_db is None:
-        py = float(np.sum(Xd * Xd)) / n
-        px = float(np.sum(xp * xp)) / n + float(mu @ mu)
+        py = float(np.trace(mom.R))  # mean power per pixel
+        # power captured by the p-dim affine subspace: mean power + variance along Ud
+        px = float(np.trace(Ud.T @ mom.C @ Ud)) + float(mu @ mu)
         noise = py - px
         signal = px - p / b * py
         if signal <= 0:
@@ -76,17 +90,15 @@ def _vca_prepare(Xd: np.ndarray, p: int, snr_db: float | None = None) -> tuple[n
         else:
             snr_db = 10.0 * math.log10(signal / noise)
     if snr_db >= threshold:
-        R = Xd.T @ Xd / n
-        w, V = np.linalg.eigh(R)
-        Ud = V[:, np.argsort(w)[::-1][:p]]
-        x = Xd @ Ud  # (n, p)
+        Up = mom.top(mom.R, p)
+        x = Xd @ Up  # (n, p)
         u = x.mean(axis=0)
         den = x @ u
         if np.all(den > np.finfo(float).eps * np.abs(den).max()):
             return (x / den[:, None]).T, VCAInfo(snr_db, threshold, "projective")
         # data not in a half-space through the origin (e.g. offsets, negative values):
         # the projective scaling is undefined, use the subspace projection instead
-    x = xp[:, : p - 1]
+    x = Xd @ Ud[:, : p - 1] - mu @ Ud[:, : p - 1]
     c = float(np.sqrt((x * x).sum(axis=1)).max())
     y = np.vstack([x.T, np.full((1, n), c)])
     return y, VCAInfo(snr_db, threshold, "subspace")
@@ -147,9 +159,10 @@ def avca(X: Any, p: int | str | None = "auto", *, n_restarts: int = 10, random_s
     if int(n_restarts) < 1:
         raise OrbitmlInputError(f"n_restarts must be >= 1, got {n_restarts}")
     Xo, Xd, index, p = _prep(X, p, min_p=2)
-    y, vinfo = _vca_prepare(Xd, p)
-    mu, V = _pca(Xd, p - 1)
-    Z = (Xd - mu) @ V
+    mom = _Moments(Xd)
+    y, vinfo = _vca_prepare(Xd, p, mom=mom)
+    mu, V = _pca(Xd, p - 1, mom)
+    Z = Xd @ V - mu @ V
     rng = np.random.default_rng(random_state)  # restarts draw from one seeded stream
     best, best_vol, vols = None, -1.0, []
     for _ in range(int(n_restarts)):
@@ -209,7 +222,7 @@ def nfindr(X: Any, p: int, *, init: str = "atgp", max_sweeps: int = 20, random_s
     Xo, Xd, index, p = _prep(X, p, min_p=2)
     n = Xd.shape[0]
     mu, V = _pca(Xd, p - 1)
-    Z1 = np.vstack([np.ones(n), ((Xd - mu) @ V).T])  # (p, n)
+    Z1 = np.vstack([np.ones(n), (Xd @ V - mu @ V).T])  # (p, n)
     if init == "atgp":
         rows = _atgp_rows(Xd, p)
     elif init == "random":
