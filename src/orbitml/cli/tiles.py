@@ -37,7 +37,8 @@ def chunk(
     index = TileChunker(size=size, overlap=overlap, black_policy=policy, black_value=black_value).tiles(image)
     index.write(out, overwrite=overwrite)
     write_run_info(out.parent, "orbitml tiles chunk", {"size": size, "overlap": overlap, "max_black": max_black,
-                   "center_black": center_black, "black_value": black_value}, inputs=[str(image)],
+                   "center_black": center_black, "black_value": black_value,
+                   "crs_wkt": index.crs.to_wkt() if index.crs is not None else None}, inputs=[str(image)],
                    name=f"{out.name}.run.json")
     console.print(f"{len(index)} tiles, {len(index.kept)} kept -> {out}")
 

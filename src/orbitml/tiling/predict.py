@@ -137,6 +137,9 @@ def predict(scene_or_path: Any, fn: Any, *, tile: int, stride: int | None = None
 
     Returns the output path when ``out`` is given, else the output scene.
     """
+    if out is not None and Path(out).suffix.lower() not in (".tif", ".tiff"):
+        raise OrbitmlInputError("predict writes GeoTIFF: the output name must end in .tif or .tiff", out)
+    owned = not hasattr(scene_or_path, "read_reflect")
     source = open_source(scene_or_path)
     names = None
     if out_bands is not None and not isinstance(out_bands, int | np.integer):
@@ -174,6 +177,8 @@ def predict(scene_or_path: Any, fn: Any, *, tile: int, stride: int | None = None
     finally:
         if module is not None and was_training:
             module.train(True)
+        if owned:
+            source.close()
 
 
 def _stale_temporaries(out: Path) -> list[Path]:
