@@ -1,0 +1,65 @@
+import json
+
+import numpy as np
+from tests.conftest import shared_file
+from tests.cosmic.conftest import write_fits
+
+from orbitml.cli.main import cli_run
+from orbitml.cosmic.products import read_product
+
+
+def _sim_fits(tmp_path, name, seed, n_hits=5):
+    from orbitml.simulate.ccd import inject_cosmic_rays, simulate_frame
+
+    base, _ = simulate_frame((64, 60), sky_e=200.0, seed=1)
+    inj = inject_cosmic_rays(base, n_hits=n_hits, seed=seed)
+    overscan = 100.0 + np.random.default_rng(seed).normal(0.0, 2.5, (64, 4))  # bias + read noise in ADU
+    write_fits(tmp_path / name, np.hstack([overscan, inj.image / 2.0 + 100.0]).astype(np.float32),
+               {"GAIN": 2.0, "RDNOISE": 5.0, "EXPTIME": 30.0, "DATE-OBS": "2020-01-01T00:00:00",
+                "BIASSEC": "[1:4,1:64]", "TRIMSEC": "[5:64,1:64]"})
+    return inj
+
+
+def test_detect_lacosmic_product_and_bad_frame_skipped(tmp_path, capsys):
+    inj = _sim_fits(tmp_path, "f1.fits", 2)
+    (tmp_path / "broken.fits").write_bytes(b"garbage")
+    code = cli_run(["cosmic", "detect", str(tmp_path / "f1.fits"), str(tmp_path / "broken.fits"),
+                    "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0 and "broken.fits" in err and "skipped 1" in err
+    p = read_product(tmp_path / "out" / "f1.cosmic.fits")
+    h = p["header"]
+    assert (h["GAIN"], h["EXPTIME"], h["DETMETH"], h["ORBGAINS"]) == (2.0, 30.0, "lacosmic", "header")
+    assert p["sci"].shape == (64, 60) and p["prob"] is None
+    # bias (the overscan level) removed and overscan trimmed: SCI = image / gain to within the bias noise
+    assert np.abs(p["sci"] - inj.image / 2.0).max() < 3.0
+    # energy of the hits from the product vs the injected charge (faint halo pixels are not flagged)
+    e = ((p["sci"] - p["clean"]) * h["GAIN"])[p["mask"]].sum()
+    assert 0.7 * inj.charge[p["mask"]].sum() < e < 1.3 * inj.charge[p["mask"]].sum()
+    assert json.loads((tmp_path / "out" / "detect.run.json").read_text())["params"]["skipped"]
+    # existing products are not replaced without --overwrite
+    assert cli_run(["cosmic", "detect", str(tmp_path / "f1.fits"), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_detect_stack_and_unet_need_model(tmp_path, capsys):
+    for i in range(3):
+        _sim_fits(tmp_path / "", f"s{i}.fits", 10 + i)
+    assert cli_run(["cosmic", "detect", str(tmp_path), "--method", "stack", "--out", str(tmp_path / "o")]) == 0
+    masks = [read_product(tmp_path / "o" / f"s{i}.cosmic.fits")["mask"] for i in range(3)]
+    assert all(m.any() for m in masks) and not np.array_equal(masks[0], masks[1])
+    code = cli_run(["cosmic", "detect", str(tmp_path / "s0.fits"), "--method", "unet", "--out", str(tmp_path)])
+    assert code == 2 and "--model" in capsys.readouterr().err
+
+
+def test_gmos_cli_gain_default_reported(shared_data, tmp_path, capsys):
+    code = cli_run(["cosmic", "detect", str(shared_file("ccd/gmos_S20190808S0048_cutout.fits")),
+                    "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 0 and "no gain keyword" in err and "2 hits" in err
+
+
+def test_train_manifest_errors(tmp_path, capsys):
+    (tmp_path / "m.yaml").write_text("epochs: 0\nbogus: 1\n")
+    assert cli_run(["cosmic", "train", str(tmp_path / "m.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "epochs" in err and "bogus" in err
