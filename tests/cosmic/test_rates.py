@@ -107,6 +107,15 @@ def test_cli_rate_end_to_end(tmp_path, capsys):
     assert len(per) == 4 and len(binned) == 2
     assert binned["n_hits"].sum() == per["n_hits"].sum()
     assert (out / "rates.png").stat().st_size > 5000 and (out / "rates.run.json").is_file()
+    assert (out / "hits.png").stat().st_size > 5000
+    st = pd.read_csv(out / "hit_stats.csv").set_index("class")
+    hits = pd.read_parquet(cat)
+    for c in ("spot", "track", "worm"):
+        h = hits[hits["class"] == c]
+        assert st.loc[c, "n"] == len(h)
+        if len(h):
+            assert st.loc[c, "energy_e_median"] == pytest.approx(np.median(h["energy_e"]))
+    assert st["n"].sum() == per["n_hits"].sum()
     # consistency with the binomial/Poisson pooling: bin rate = sum n / sum exposure
     first = per.iloc[:2]
     assert binned["rate"].iloc[0] == pytest.approx(first["n_hits"].sum() / first["exposure_cm2_s"].sum())

@@ -70,23 +70,34 @@ def catalog(
 
 def rate(
     catalog_path: Path = typer.Argument(..., metavar="CATALOG", help="Catalogue from `cosmic catalog`."),
-    out: Path = typer.Option(..., "--out", help="Output folder: rates.csv, rates_binned.csv, rates.png."),
+    out: Path = typer.Option(..., "--out", help="Output folder: rates.csv, rates_binned.csv, rates.png, "
+                                                "hit_stats.csv, hits.png."),
     classes: str = typer.Option("spot,track,worm", "--class",
                                 help="Comma-separated hit classes to count."),
     bin: str | None = typer.Option(None, "--bin", help="Time bin for the series (pandas frequency: 1d, 6h, "
                                                        "30min); default: per frame only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
-    """Hit rate per frame (hits per cm^2 per s) and over time, with Poisson uncertainties, as CSV and PNG."""
+    """Hit rate per frame (hits per cm^2 per s) and over time, with Poisson uncertainties, as CSV and PNG;
+    energy and length statistics of the hits per class."""
     from orbitml.cosmic.catalog import read_catalog
-    from orbitml.cosmic.rates import binned_rates, constancy_chi2, frame_rates, parse_classes, plot_rates
+    from orbitml.cosmic.rates import (
+        binned_rates,
+        constancy_chi2,
+        frame_rates,
+        hit_statistics,
+        parse_classes,
+        plot_hit_distributions,
+        plot_rates,
+    )
     from orbitml.errors import OrbitmlInputError
     from orbitml.io.atomic import atomic_path, check_writable
     from orbitml.io.provenance import write_run_info
 
     cls = parse_classes(classes)
     hits, frames = read_catalog(catalog_path)
-    targets = [out / "rates.csv", out / "rates.png"] + ([out / "rates_binned.csv"] if bin else [])
+    targets = [out / "rates.csv", out / "rates.png", out / "hit_stats.csv", out / "hits.png"]
+    targets += [out / "rates_binned.csv"] if bin else []
     for t in targets:
         check_writable(t, overwrite)
     per_frame, notes = frame_rates(hits, frames, cls)
@@ -105,6 +116,10 @@ def rate(
             binned.to_csv(tmp, index=False)
     with atomic_path(out / "rates.png", overwrite=overwrite) as tmp:
         plot_rates(per_frame, binned, tmp, title=f"cosmic-ray hit rate ({', '.join(cls)})")
+    with atomic_path(out / "hit_stats.csv", overwrite=overwrite) as tmp:
+        hit_statistics(hits, cls).to_csv(tmp, index=False)
+    with atomic_path(out / "hits.png", overwrite=overwrite) as tmp:
+        plot_hit_distributions(hits, cls, tmp)
     stats = constancy_chi2(binned if binned is not None else per_frame)
     write_run_info(out, "cosmic rate", {"catalog": str(catalog_path), "classes": list(cls), "bin": bin,
                                         "notes": notes, "constancy": stats},

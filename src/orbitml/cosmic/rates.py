@@ -142,3 +142,49 @@ def plot_rates(per_frame: pd.DataFrame, binned: pd.DataFrame | None, path: str |
     fig.tight_layout()
     fig.savefig(Path(path), dpi=110)
     plt.close(fig)
+
+
+def hit_statistics(hits: pd.DataFrame, classes: Sequence[str] = COSMIC_CLASSES) -> pd.DataFrame:
+    """Per class: count, energy (e-) and length (px) quartiles, median width and curvature."""
+    rows = []
+    for c in classes:
+        h = hits[hits["class"] == c]
+        row = {"class": c, "n": len(h)}
+        for col in ("energy_e", "length_px"):
+            q = h[col].quantile([0.25, 0.5, 0.75]) if len(h) else pd.Series([np.nan] * 3)
+            row.update({f"{col}_q25": float(q.iloc[0]), f"{col}_median": float(q.iloc[1]),
+                        f"{col}_q75": float(q.iloc[2])})
+        for col in ("width_px", "curvature"):
+            row[f"{col}_median"] = float(h[col].median()) if len(h) and col in h else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_hit_distributions(hits: pd.DataFrame, classes: Sequence[str], path: str | os.PathLike) -> None:
+    """PNG: histograms of hit energy (e-, log bins) and length (px) per class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
+    e = hits.loc[hits["class"].isin(list(classes)), "energy_e"].to_numpy(float)
+    e = e[e > 0]
+    ebins = np.logspace(np.log10(max(e.min(), 1.0)), np.log10(max(e.max(), 10.0)), 40) if e.size else 10
+    for c in classes:
+        h = hits[hits["class"] == c]
+        if len(h):
+            a1.hist(h["energy_e"].clip(lower=1.0), bins=ebins, histtype="step", lw=1.4, label=f"{c} ({len(h)})")
+            a2.hist(h["length_px"], bins=np.arange(0, max(h["length_px"].max(), 2) + 2), histtype="step",
+                    lw=1.4, label=c)
+    a1.set_xscale("log")
+    a1.set_xlabel("hit energy (e$^-$)")
+    a1.set_ylabel("hits")
+    a2.set_xlabel("length along the major axis (px)")
+    a2.set_yscale("log")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+    a1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(Path(path), dpi=110)
+    plt.close(fig)
