@@ -17,6 +17,8 @@ def test_shapes_and_strip_inference_equals_full_pass():
     strips = predict_prob(net, x, strip=32, halo=16)
     assert full.shape == x.shape
     np.testing.assert_allclose(strips, full, atol=1e-6)
+    tiled = predict_prob(net, x, halo=16, engine="tiling")  # orbitml.tiling.predict: same away from edges
+    np.testing.assert_allclose(tiled[16:-16, 16:-16], full[16:-16, 16:-16], atol=1e-5)
 
 
 def test_save_load_round_trip(tmp_path):

@@ -31,6 +31,8 @@ def detect(
     hdu: str = typer.Option(None, "--hdu", help="FITS HDU name or index (default: SCI, else the first image)."),
     model: Path = typer.Option(None, "--model", help="U-Net weights (.safetensors with .json card); unet only."),
     threshold: float = typer.Option(None, "--threshold", help="U-Net probability threshold (default: card)."),
+    engine: str = typer.Option("strips", "--engine", help="U-Net inference: strips (fast, exact) or tiling "
+                               "(orbitml.tiling.predict)."),
     sigclip: float = typer.Option(4.5, "--sigclip", help="L.A.Cosmic detection limit in sigma."),
     objlim: float = typer.Option(5.0, "--objlim", help="L.A.Cosmic contrast limit against stars."),
     background: str = typer.Option("auto", "--background", help="auto | provided | median | none."),
@@ -87,7 +89,8 @@ def detect(
                 if method is Method.lacosmic:
                     det = detect_lacosmic(frame, sigclip=sigclip, objlim=objlim, background=background)
                 else:
-                    det = detect_unet(frame, net, card, threshold=threshold, background=background)
+                    det = detect_unet(frame, net, card, threshold=threshold, background=background,
+                                      engine=engine)
             except OrbitmlInputError as exc:
                 console.print(f"[yellow]skipped[/] {exc}")
                 skipped.append({"frame": str(spec.path), "error": exc.reason})

@@ -164,7 +164,7 @@ def normalise(data_adu: np.ndarray, gain: float, read_noise: float, background: 
 
 
 def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = None, background="auto",
-                clean: bool = True) -> Detection:
+                clean: bool = True, engine: str = "strips") -> Detection:
     """Probability map from a trained :class:`~orbitml.nn.cosmic_unet.CosmicUNet`; mask = prob >= threshold.
 
     ``threshold`` defaults to the card's operating threshold (chosen on validation data).
@@ -177,7 +177,7 @@ def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = No
     bkg = _background(frame, background)
     x = normalise(frame.data, frame.gain, frame.read_noise, bkg, softening=float(norm.get("softening", 3.0)),
                   bad=frame.bad)
-    prob = predict_prob(model, x)
+    prob = predict_prob(model, x, engine=engine)
     thr = float(card.get("threshold", 0.5) if threshold is None else threshold)
     mask = (prob >= thr) & ~frame.bad
     out = clean_frame(frame.data, mask) if clean else frame.data
