@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.optimize import minimize
@@ -105,3 +107,27 @@ def test_bad_input_is_clear(bad, msg):
         E = rng.uniform(0.1, 1, (12, 10))
     with pytest.raises(OrbitmlInputError, match=msg):
         fcls(X, E)
+
+
+@pytest.mark.parametrize("case", ["duplicate", "collinear", "scaled", "outside", "negative"])
+def test_degenerate_problems_still_meet_kkt(case):
+    rng = np.random.default_rng(0)
+    E = rng.uniform(0.1, 1, (4, 30))
+    X = rng.dirichlet(np.ones(4), 1500) @ E + rng.normal(0, 0.01, (1500, 30))
+    method = "fcls"
+    if case == "duplicate":
+        E = np.vstack([E, E[1]])
+    elif case == "collinear":
+        E = np.vstack([E, 0.5 * E[0] + 0.5 * E[2]])
+    elif case == "scaled":
+        X, E = X * 1e6, E * 1e6
+    elif case == "outside":
+        X = 5 * X - 3  # far outside the simplex: many pixels end on a vertex or an edge
+    else:
+        X, method = -X, "nnls"  # every abundance at zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the active-set loop must converge, not stop at max_iter
+        A = (fcls if method == "fcls" else nnls)(X, E)
+    assert max(kkt_violation(X, E, A, method).values()) < 1e-8
+    if case == "negative":
+        assert (A == 0).all()

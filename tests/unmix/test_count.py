@@ -89,6 +89,9 @@ def test_bad_input():
         hfc(X, far=1.5)
     with pytest.raises(OrbitmlInputError, match="constant"):
         estimate_count(np.ones((100, 5)))
+    with pytest.raises(OrbitmlInputError, match="more pixels than bands"):
+        estimate_count(X[:50])
+    assert 1 <= hfc(X[:50]) <= 4  # HFC itself needs no noise regression
     X[0, 0] = np.nan
     with pytest.raises(OrbitmlInputError, match="NaN"):
         estimate_count(X)

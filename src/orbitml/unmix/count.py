@@ -55,6 +55,9 @@ def estimate_noise(X: np.ndarray, regularisation: float = 1e-10) -> tuple[np.nda
     """
     X = np.asarray(X, dtype=np.float64)
     n, b = X.shape
+    if n <= b:
+        raise OrbitmlInputError(f"{n} valid pixels for {b} bands: the noise regression (NWHFC, HySime) needs more "
+                                "pixels than bands; use fewer bands or a larger area")
     G = X.T @ X
     reg = regularisation * np.trace(G) / b
     S = np.linalg.inv(G + reg * np.eye(b))
