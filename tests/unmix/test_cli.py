@@ -71,6 +71,13 @@ def test_endmembers_then_abundances(cube, tmp_path, capsys):
     X = data[:, sim.valid].T
     np.testing.assert_allclose(v.T, fcls(X, lib.spectra), atol=1e-6)
     assert (ab / "abundances_rgb.png").exists()
+    run = json.loads((ab / "run.json").read_text())
+    assert run["params"]["rgb"] == lib.names[:3] and run["params"]["reconstruction_rmse"] < 0.05
+    assert cli_run(["unmix", "abundances", str(path), "--endmembers", str(em / "endmembers.sli"), "--rgb", "4,2",
+                    "--method", "nnls", "--out", str(tmp_path / "ab2")]) == 0
+    assert json.loads((tmp_path / "ab2" / "run.json").read_text())["params"]["rgb"] == [lib.names[3], lib.names[1]]
+    assert cli_run(["unmix", "abundances", str(path), "--endmembers", str(em / "endmembers.sli"), "--rgb", "9",
+                    "--out", str(tmp_path / "ab3")]) == 2
 
 
 def test_bad_inputs_exit_2(cube, tmp_path, capsys):

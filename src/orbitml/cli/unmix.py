@@ -198,6 +198,7 @@ def abundances(
     method: str = typer.Option("fcls", help="fcls (non-negative, sum to one), nnls or ucls."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     format: str = typer.Option("envi", "--format", help="envi or gtiff."),
+    rgb: str = typer.Option("1,2,3", help="Endmembers (1-based numbers) shown as R,G,B in the composite."),
     rows_per_block: int = typer.Option(256, help="Rows read and unmixed at a time."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
@@ -227,6 +228,12 @@ def abundances(
     lib = _read_endmembers(endmembers_file, scene)
     E = lib.spectra.astype(np.float64)
     p = E.shape[0]
+    try:
+        rgb_idx = [int(v) - 1 for v in rgb.split(",") if v.strip()]
+    except ValueError:
+        raise OrbitmlInputError(f"--rgb must be endmember numbers like 1,2,3, got {rgb!r}") from None
+    if not 1 <= len(rgb_idx) <= 3 or any(not 0 <= i < p for i in rgb_idx):
+        raise OrbitmlInputError(f"--rgb must name one to three of the {p} endmembers (1-{p}), got {rgb!r}")
     h, w = scene.sizes["y"], scene.sizes["x"]
     A = np.full((p, h * w), np.nan, dtype=np.float32)
     sq, n_valid = 0.0, 0
@@ -247,19 +254,20 @@ def abundances(
                     nodata=np.nan, attrs={"units": "abundance fraction", "method": method,
                                           "source": str(cube), "endmembers": str(endmembers_file)})
     write_scene(ab, main, format=fmt, overwrite=overwrite)
-    rgb = np.nan_to_num(np.clip(A[:3].reshape(-1, h, w), 0, 1), nan=0.0).transpose(1, 2, 0)
-    if p < 3:
-        rgb = np.concatenate([rgb, np.zeros((h, w, 3 - p), dtype=rgb.dtype)], axis=2)
+    img = np.nan_to_num(np.clip(A[rgb_idx].reshape(-1, h, w), 0, 1), nan=0.0).transpose(1, 2, 0)
+    if img.shape[2] < 3:
+        img = np.concatenate([img, np.zeros((h, w, 3 - img.shape[2]), dtype=img.dtype)], axis=2)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     with atomic_path(out / "abundances_rgb.png", overwrite=overwrite) as tmp:
-        plt.imsave(tmp, rgb, format="png")
+        plt.imsave(tmp, img, format="png")
     rmse = float(np.sqrt(sq / (n_valid * E.shape[1])))
+    shown = [lib.names[i] for i in rgb_idx]
     write_run_info(out, "orbitml unmix abundances",
-                   {"method": method, "endmembers": lib.names, "rgb": lib.names[:3], "format": fmt,
+                   {"method": method, "endmembers": lib.names, "rgb": shown, "format": fmt,
                     "n_valid_pixels": n_valid, "reconstruction_rmse": rmse}, inputs=[str(cube), str(endmembers_file)])
-    console.print(f"{p} abundance bands ({method}) for {n_valid} pixels -> {main}; RGB = {', '.join(lib.names[:3])}; "
+    console.print(f"{p} abundance bands ({method}) for {n_valid} pixels -> {main}; RGB = {', '.join(shown)}; "
                   f"reconstruction RMSE {rmse:.4g}")
