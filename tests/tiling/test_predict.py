@@ -206,3 +206,20 @@ def test_tiny_convnet_tiled_equals_whole_image_forward():
     h = net.halo
     np.testing.assert_allclose(out.values[:, h:-h, h:-h], ref[:, h:-h, h:-h], rtol=1e-5, atol=1e-6)
     assert list(out.coords["band_name"].values) == ["a", "b", "c"]
+
+
+def test_geotiff_output_spanning_several_block_rows(tmp_path):
+    rng = np.random.default_rng(13)
+    data = rng.random((2, 600, 40)).astype(np.float32)  # 600 rows: 2 full 256-row blocks and a remainder
+    path = write_tif(tmp_path / "tall.tif", data)
+    for compress in ("deflate", None):
+        out = predict(path, wobble_np, tile=32, stride=16, out=tmp_path / f"o_{compress}.tif", compress=compress,
+                      progress=False)
+        with rasterio.open(out) as ds:
+            assert ds.block_shapes[0] == (256, 256)
+            got = ds.read()
+        np.testing.assert_array_equal(got, predict(path, wobble_np, tile=32, stride=16, progress=False).values)
+
+
+def wobble_np(batch):
+    return np.cos(batch * 2.0)
