@@ -73,3 +73,20 @@ def test_chunker_bad_input():
         TileChunker(10, overlap=10)
     with pytest.raises(OrbitmlInputError, match="black_policy"):
         TileChunker(10, black_policy=("edge", 0.5))
+
+
+def test_index_reads_tile_pixels_in_batches():
+    rng = np.random.default_rng(4)
+    img = rng.integers(1, 255, (2, 70, 55), dtype=np.uint8)
+    img[:, 0, 0] = 0
+    idx = TileChunker(32, overlap=4, black_policy=0.0).tiles(make_scene(img))
+    kept = idx.kept
+    assert 0 < len(kept) < len(idx)
+    seen = []
+    for tiles, arr in idx.batches(batch_size=3):
+        assert arr.shape == (len(tiles), 2, 32, 32) and len(tiles) <= 3
+        for t, a in zip(tiles, arr, strict=True):
+            np.testing.assert_array_equal(a, img[:, t.row:t.row + 32, t.col:t.col + 32])
+            np.testing.assert_array_equal(idx.read(t), a)
+            seen.append(t.index)
+    assert seen == [t.index for t in kept]

@@ -38,3 +38,12 @@ def test_isis_ortho_nodata_and_mars_crs(tmp_path):
     ok = valid_mask(ref).values
     np.testing.assert_array_equal(got[ok], ref.values[0][ok].astype(np.float32))
     assert np.isnan(got[~ok]).all()
+
+
+def test_fits_ccd_frame_through_open_scene():
+    path = shared_file("ccd/gmos_S20190808S0048_cutout.fits")
+    ref = open_scene(path)
+    out = predict(path, identity, tile=64, stride=32, out_dtype="float32", progress=False)
+    ok = valid_mask(ref).values
+    assert out.shape == ref.shape
+    np.testing.assert_array_equal(out.values[:, ok], ref.values[:, ok].astype(np.float32))

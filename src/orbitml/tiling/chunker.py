@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class TileIndex:
 
     def __init__(self, tiles: list[ChunkTile], source: Source, size: int, overlap: int, policy: Any):
         self.tiles, self.size, self.overlap, self.policy = tiles, size, overlap, policy
+        self.source = source
         self.crs, self.transform, self.name = source.crs, source.transform, source.name
         self.shape = (source.height, source.width)
 
@@ -73,6 +75,27 @@ class TileIndex:
 
     def __len__(self) -> int:
         return len(self.tiles)
+
+    def read(self, tile: ChunkTile) -> np.ndarray:
+        """Pixels ``(C, size, size)`` of one tile, read by window."""
+        return self.source.read(tile.row, tile.row + tile.height, tile.col, tile.col + tile.width)
+
+    def batches(self, batch_size: int = 16, kept_only: bool = True) -> Iterator[tuple[list[ChunkTile], np.ndarray]]:
+        """``(tiles, pixels (N, C, size, size))`` in index order, reading one strip of tile rows at a time."""
+        todo = [t for t in self.tiles if t.kept or not kept_only]
+        buf: list[ChunkTile] = []
+        strip_row, strip = None, None
+        arrays: list[np.ndarray] = []
+        for t in todo:
+            if t.row != strip_row:
+                strip_row, strip = t.row, self.source.read(t.row, t.row + t.height)
+            buf.append(t)
+            arrays.append(strip[:, :, t.col: t.col + t.width])
+            if len(buf) == batch_size:
+                yield buf, np.stack(arrays)
+                buf, arrays = [], []
+        if buf:
+            yield buf, np.stack(arrays)
 
     def to_records(self) -> list[dict[str, Any]]:
         return [asdict(t) for t in self.tiles]

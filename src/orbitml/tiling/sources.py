@@ -145,7 +145,7 @@ def _path_source(path: Path) -> Source:
     fmt = detect_format(path)
     if fmt in ("gtiff", "gdal"):
         return FileSource(path)
-    scene = open_scene(path, chunks={"band": -1, "y": 256, "x": 4096})
+    scene = open_scene(path, chunks="auto")  # lazy: only the windows asked for are read
     src = SceneSource(scene, name=path.name)
     src.name = path.name
     return src
