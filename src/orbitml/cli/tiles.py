@@ -70,7 +70,7 @@ def smooth(
         op = MedianSmooth(size)
     else:
         raise OrbitmlInputError(f"unknown filter {filter_!r}; choose gaussian or median")
-    stride = tile // 2 if stride is None else stride
+    stride = opt.resolve_stride(tile, stride)
     margin = op.halo
     if stride <= tile and tile - 2 * margin < stride:
         need = stride + 2 * margin
