@@ -66,8 +66,8 @@ def main() -> int:
                        "TELESCOP": "SAAO 1.0m"})
     fits.PrimaryHDU(saao.data[:half], header=hdr).writeto(tmp / "saao_top.fits")
     man = TrainManifest(frames=[str(tmp / "saao_top.fits"), str(GMOS)], simulated=3 if args.quick else 6,
-                        n_patches=768 if args.quick else 3072, n_val=64 if args.quick else 128,
-                        epochs=4 if args.quick else 6, batch_size=16, base=8, seed=0, out=str(tmp / "unet"))
+                        n_patches=768 if args.quick else 2048, n_val=64 if args.quick else 128,
+                        epochs=4 if args.quick else 5, batch_size=16, base=8, seed=0, out=str(tmp / "unet"))
     t = time.perf_counter()
     card = train(man)
     t_train = time.perf_counter() - t
@@ -119,6 +119,7 @@ def main() -> int:
                    bad=np.zeros(big.shape, bool))
     mpx = big.size / 1e6
     rep = 3 if args.quick else 5
+    big = np.ascontiguousarray(big)
     sat_e = saao.saturation_adu * saao.gain
     t_as = timeit(lambda: astroscrappy.detect_cosmics(big, gain=saao.gain, readnoise=saao.read_noise,
                                                       satlevel=sat_e), rep) / mpx
@@ -126,18 +127,28 @@ def main() -> int:
     print(f"time per Mpx: U-Net (normalise + infer + clean) {t_un:.3f} s  astroscrappy {t_as:.3f} s  "
           f"ratio {t_un / t_as:.2f}")
 
-    # classical path vs raw astroscrappy on the real frame, from the file
+    # classical path vs astroscrappy on the same bias-corrected array and sky (prepared outside the timing:
+    # astroscrappy on raw counts with the ~300 ADU bias still in is faster only because the bias inflates
+    # its noise model, i.e. it detects less; that is not a fair anchor)
+    from orbitml.cosmic.detect import block_background
+
     def ours():
         detect_lacosmic(read_frame(SAAO))
 
-    raw = np.asarray(fits.getdata(SAAO), np.float32)[:, 16:528]
+    prepared = np.ascontiguousarray(saao.data)
+    sky = block_background(prepared)
 
     def anchor():
-        astroscrappy.detect_cosmics(raw, gain=saao.gain, readnoise=saao.read_noise, satlevel=sat_e)
+        astroscrappy.detect_cosmics(prepared, inbkg=sky, gain=saao.gain, readnoise=saao.read_noise,
+                                    satlevel=sat_e)
 
-    rep = 5 if args.quick else 11
-    t_o, t_a = timeit(ours, rep), timeit(anchor, rep)
-    print(f"classical path (read + overscan + L.A.Cosmic + clean) {t_o * 1e3:.0f} ms  raw astroscrappy "
+    rep = 5 if args.quick else 9
+    t_o, t_a = [], []
+    for _ in range(rep):  # interleaved, so load changes on the shared machine hit both alike
+        t_o.append(timeit(ours, 1))
+        t_a.append(timeit(anchor, 1))
+    t_o, t_a = statistics.median(t_o), statistics.median(t_a)
+    print(f"classical path (read + overscan + sky + L.A.Cosmic + clean) {t_o * 1e3:.0f} ms  astroscrappy "
           f"{t_a * 1e3:.0f} ms  ratio {t_o / t_a:.2f}  (target <= 1.10)")
     return 0
 

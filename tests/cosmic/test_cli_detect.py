@@ -1,11 +1,11 @@
 import json
 
 import numpy as np
-from tests.conftest import shared_file
-from tests.cosmic.conftest import write_fits
 
 from orbitml.cli.main import cli_run
 from orbitml.cosmic.products import read_product
+from tests.conftest import shared_file
+from tests.cosmic.conftest import write_fits
 
 
 def _sim_fits(tmp_path, name, seed, n_hits=5):
@@ -63,3 +63,19 @@ def test_train_manifest_errors(tmp_path, capsys):
     assert cli_run(["cosmic", "train", str(tmp_path / "m.yaml")]) == 2
     err = capsys.readouterr().err
     assert "epochs" in err and "bogus" in err
+
+
+def test_detect_unet_writes_probabilities(tmp_path):
+    import torch
+
+    from orbitml.nn.cosmic_unet import CosmicUNet, save_model
+
+    _sim_fits(tmp_path, "u.fits", 7)
+    torch.manual_seed(0)
+    save_model(CosmicUNet(base=4), tmp_path / "m", {"threshold": 0.5, "normalisation": {"kind": "snr_asinh"}})
+    assert cli_run(["cosmic", "detect", str(tmp_path / "u.fits"), "--method", "unet", "--model",
+                    str(tmp_path / "m.safetensors"), "--threshold", "0.4", "--out", str(tmp_path / "o")]) == 0
+    p = read_product(tmp_path / "o" / "u.cosmic.fits")
+    assert p["header"]["DETMETH"] == "unet" and p["prob"].shape == p["sci"].shape
+    assert np.array_equal(p["mask"], p["prob"] >= 0.4)
+    assert ((p["prob"] >= 0) & (p["prob"] <= 1)).all()

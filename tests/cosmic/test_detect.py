@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
-from tests.conftest import shared_file
 
 from orbitml.cosmic.detect import block_background, clean_frame, detect_lacosmic
 from orbitml.cosmic.evaluate import false_regions_outside, hit_metrics
 from orbitml.cosmic.ingest import Frame, read_frame
+from tests.conftest import shared_file
 
 GMOS_BOXES = [(slice(41, 72), slice(142, 161)), (slice(117, 147), slice(35, 43))]
 

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from tests.conftest import shared_file
-from tests.cosmic.conftest import write_fits
 
 from orbitml.cosmic.ingest import frame_list, iter_frames, parse_section, read_frame, remove_overscan
 from orbitml.errors import OrbitmlInputError
+from tests.conftest import shared_file
+from tests.cosmic.conftest import write_fits
 
 
 def test_parse_section_is_one_based_inclusive_x_first():
