@@ -80,9 +80,19 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
         yield client
 
 
+def _gdal_env(plan: Plan):
+    """Bound GDAL's block cache (default: 5% of RAM, which alone can exceed the memory budget on a
+    large output): a few rows of 256 px blocks of output, at least 64 MB."""
+    import rasterio
+
+    row_bytes = plan.width * BLOCK * 8 * (plan.out_bands or 1)
+    return rasterio.Env(GDAL_CACHEMAX=max(64, math.ceil(3 * row_bytes / 2**20)))
+
+
 def _band_task(source, runner, plan: Plan, a: int, b: int) -> tuple[int, np.ndarray]:
     parts: list[np.ndarray] = []
-    stream_rows(source, runner, plan, a, b, lambda r0, blk: parts.append(blk))
+    with _gdal_env(plan):
+        stream_rows(source, runner, plan, a, b, lambda r0, blk: parts.append(blk))
     return a, np.concatenate(parts, axis=1)
 
 
@@ -156,7 +166,7 @@ def predict(scene_or_path: Any, fn: Any, *, tile: int, stride: int | None = None
 
     def run(emit) -> None:
         if workers is None and scheduler is None:
-            with _progress(progress, plan.n_tiles, f"tiles {source.name}") as advance:
+            with _gdal_env(plan), _progress(progress, plan.n_tiles, f"tiles {source.name}") as advance:
                 stream_rows(source, runner, plan, 0, plan.height, emit, advance)
         else:
             with dask_client(workers, scheduler) as client:
@@ -167,7 +177,7 @@ def predict(scene_or_path: Any, fn: Any, *, tile: int, stride: int | None = None
             sink = MemorySink(source, plan)
             run(sink.emit)
             return sink.scene(band_names=names, attrs=dict(tags or {}))
-        with atomic_path(out, overwrite=overwrite) as tmp:
+        with atomic_path(out, overwrite=overwrite) as tmp, _gdal_env(plan):
             gsink = GeoTiffSink(tmp, source, plan, band_names=names, compress=compress, tags=tags)
             try:
                 run(gsink.emit)
