@@ -127,20 +127,16 @@ def main() -> int:
     print(f"time per Mpx: U-Net (normalise + infer + clean) {t_un:.3f} s  astroscrappy {t_as:.3f} s  "
           f"ratio {t_un / t_as:.2f}")
 
-    # classical path vs astroscrappy on the same bias-corrected array and sky (prepared outside the timing:
+    # classical path vs astroscrappy on the same bias-corrected array (prepared outside the timing:
     # astroscrappy on raw counts with the ~300 ADU bias still in is faster only because the bias inflates
     # its noise model, i.e. it detects less; that is not a fair anchor)
-    from orbitml.cosmic.detect import block_background
-
     def ours():
         detect_lacosmic(read_frame(SAAO))
 
     prepared = np.ascontiguousarray(saao.data)
-    sky = block_background(prepared)
 
     def anchor():
-        astroscrappy.detect_cosmics(prepared, inbkg=sky, gain=saao.gain, readnoise=saao.read_noise,
-                                    satlevel=sat_e)
+        astroscrappy.detect_cosmics(prepared, gain=saao.gain, readnoise=saao.read_noise, satlevel=sat_e)
 
     rep = 5 if args.quick else 9
     t_o, t_a = [], []
@@ -148,7 +144,7 @@ def main() -> int:
         t_o.append(timeit(ours, 1))
         t_a.append(timeit(anchor, 1))
     t_o, t_a = statistics.median(t_o), statistics.median(t_a)
-    print(f"classical path (read + overscan + sky + L.A.Cosmic + clean) {t_o * 1e3:.0f} ms  astroscrappy "
+    print(f"classical path (read + overscan + L.A.Cosmic + clean) {t_o * 1e3:.0f} ms  astroscrappy "
           f"{t_a * 1e3:.0f} ms  ratio {t_o / t_a:.2f}  (target <= 1.10)")
     return 0
 

@@ -309,6 +309,9 @@ def _finish(path, raw, header, *, overscan, dtype_sat, hdu, label, time, extras=
         binning = int(ccdsum[0]) * int(ccdsum[1])
     elif _to_float(header.get("XBINNING")) and _to_float(header.get("YBINNING")):
         binning = int(_to_float(header["XBINNING"]) * _to_float(header["YBINNING"]))
+    if header.get("ADUTOELE") and sources["gain"] != "override":
+        notes.append("header has ADUTOELE (data converted to electrons by the reduction pipeline); "
+                     f"gain {g:g} e-/ADU assumed anyway -- pass --gain 1 if the pixels are electrons")
     if binning > 1 and sources["pixel_size"] != "override":
         px = px * math.sqrt(binning)
     sat = _resolve("saturation", saturation_adu, _to_float(sv), dflt["saturation_adu"] or dtype_sat,
