@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # never wrap messages: paths must stay whole
+out = Console(soft_wrap=True)
 
 
 def print_json(obj: Any) -> None:
