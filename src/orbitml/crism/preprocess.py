@@ -96,18 +96,46 @@ def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
     return out[:, :W]
 
 
-def _medfilt_chunk(X: np.ndarray, k: int) -> np.ndarray:
-    n, L = X.shape
+def _median_edges(X: np.ndarray, k: int, out: np.ndarray) -> None:
+    """Fill the ``k // 2`` truncated-window columns at each end of ``out`` (all rows at once)."""
+    L = X.shape[1]
     r = k // 2
-    out = np.empty_like(X)
-    if L > 2 * r:
-        out[:, r: L - r] = _sliding_median_full(X, k)
     for c in list(range(min(r, L))) + list(range(max(L - r, r), L)):
         out[:, c] = np.median(X[:, max(0, c - r): min(L, c + r + 1)], axis=1)
-    return out
 
 
-def medfilt1(X: np.ndarray, k: int, chunk: int = 64, threads: int | None = None) -> np.ndarray:
+def _median_interior(X: np.ndarray, k: int, out: np.ndarray) -> None:
+    L = X.shape[1]
+    r = k // 2
+    if L > 2 * r:
+        out[:, r: L - r] = _sliding_median_full(X, k)
+
+
+def _row_blocks(n: int, chunk: int, threads: int | None) -> tuple[list[range], int]:
+    """Split ``n`` rows into one contiguous run of ``chunk``-row blocks per worker."""
+    nthreads = max(1, min(threads or default_threads(), -(-n // max(chunk, 1))))
+    per = -(-n // nthreads)
+    per = -(-per // chunk) * chunk
+    return [range(s, min(s + per, n), chunk) for s in range(0, n, per)], nthreads
+
+
+def _run_blocks(fn, n: int, chunk: int, threads: int | None) -> None:
+    """Call ``fn(start, stop)`` for cache-sized row blocks, one worker per contiguous run."""
+    runs, nthreads = _row_blocks(n, chunk, threads)
+
+    def work(run):
+        for s in run:
+            fn(s, min(s + chunk, run.stop))
+
+    if nthreads > 1 and len(runs) > 1:
+        with ThreadPoolExecutor(nthreads) as ex:
+            list(ex.map(work, runs))
+    else:
+        for run in runs:
+            work(run)
+
+
+def medfilt1(X: np.ndarray, k: int, chunk: int = 128, threads: int | None = None) -> np.ndarray:
     """Running median of odd size ``k`` along the last axis, windows truncated at the ends.
 
     Same result as Matlab ``medfilt1(x, k, 'truncate')`` on each spectrum.
@@ -118,43 +146,67 @@ def medfilt1(X: np.ndarray, k: int, chunk: int = 64, threads: int | None = None)
     shape = X.shape
     X2 = np.ascontiguousarray(X.reshape(-1, shape[-1]))
     out = np.empty_like(X2)
-    starts = range(0, X2.shape[0], chunk)
-
-    def run(s):
-        out[s: s + chunk] = _medfilt_chunk(X2[s: s + chunk], k)
-
-    nthreads = threads or default_threads()
-    if nthreads > 1 and X2.shape[0] > chunk:
-        with ThreadPoolExecutor(nthreads) as ex:
-            list(ex.map(run, starts))
-    else:
-        for s in starts:
-            run(s)
+    if X2.shape[0]:
+        _run_blocks(lambda a, b: _median_interior(X2[a:b], k, out[a:b]), X2.shape[0], chunk, threads)
+        _median_edges(X2, k, out)
     return out.reshape(shape)
 
 
 def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None = None,
-            copy: bool = True, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+            copy: bool = True, threads: int | None = None, chunk: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel spike removal in passes of (window, sigma), crism_ml style.
 
     In each pass, ``d = |x - median_k(x)|``; a sample is a spike when ``d`` exceeds the mean over
     all pixels of the per-spectrum mean of ``d`` plus ``sigma`` times the mean per-spectrum
     standard deviation (both over ``stat_bands``, default all bands); spikes take the median.
     Returns ``(X, n_replaced_per_pixel)``.
+
+    Each pass runs in two sweeps over cache-sized row blocks: the first computes the running
+    median and the per-spectrum statistics of ``d`` while the block is in cache, the second
+    recomputes ``d`` and replaces the spikes.  Per-spectrum statistics are row reductions, so the
+    result is the same as with whole-array operations.
     """
     X = np.array(X, dtype=np.float32, copy=copy)
     shape = X.shape
-    X2 = X.reshape(-1, shape[-1])
-    nrep = np.zeros(X2.shape[0], dtype=np.int32)
-    sel = slice(None) if stat_bands is None else np.asarray(stat_bands, dtype=bool)
+    X2 = np.ascontiguousarray(X.reshape(-1, shape[-1]))
+    copied = not np.shares_memory(X2, X)
+    n, L = X2.shape
+    nrep = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return X, nrep.reshape(shape[:-1])
+    sel = None if stat_bands is None else np.asarray(stat_bands, dtype=bool)
+    if sel is not None and sel.all():
+        sel = None
+    med = np.empty_like(X2)
+    dmean = np.empty(n, dtype=np.float32)
+    dstd = np.empty(n, dtype=np.float32)
     for k, sigma in passes:
-        med = medfilt1(X2, int(k), threads=threads)
-        diff = np.abs(med - X2)
-        ds = diff[:, sel]
-        thr = ds.mean(axis=1).mean() + sigma * ds.std(axis=1, ddof=1).mean()
-        spike = diff > thr
-        nrep += spike.sum(axis=1, dtype=np.int32)
-        X2[spike] = med[spike]
+        k = int(k)
+        if k % 2 != 1 or k < 1:
+            raise ValueError("median window must be odd")
+        _median_edges(X2, k, med)
+
+        def stats(a, b, k=k):
+            _median_interior(X2[a:b], k, med[a:b])
+            d = np.subtract(med[a:b], X2[a:b])
+            np.abs(d, out=d)
+            ds = d if sel is None else d[:, sel]
+            dmean[a:b] = ds.mean(axis=1)
+            dstd[a:b] = ds.std(axis=1, ddof=1)
+
+        _run_blocks(stats, n, chunk, threads)
+        thr = dmean.mean() + sigma * dstd.mean()
+
+        def replace(a, b, thr=thr):
+            d = np.subtract(med[a:b], X2[a:b])
+            np.abs(d, out=d)
+            spike = d > thr
+            nrep[a:b] += spike.sum(axis=1, dtype=np.int32)
+            np.copyto(X2[a:b], med[a:b], where=spike)
+
+        _run_blocks(replace, n, 4 * chunk, threads)
+    if copied:
+        X[...] = X2.reshape(shape)
     return X, nrep.reshape(shape[:-1])
 
 
