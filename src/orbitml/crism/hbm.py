@@ -21,11 +21,22 @@ product with the stacked inverse Cholesky factors, no loop over pixels.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.special import gammaln
 
 from orbitml.errors import OrbitmlInputError
+
+
+def _single_thread_blas():
+    """Limit BLAS/LAPACK to one thread (a no-op context when threadpoolctl is unavailable)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 
 def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.ndarray):
@@ -43,8 +54,9 @@ def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.n
     means = np.empty((G, d))
     scat = np.empty((G, d, d))
     cls = key_c[order[starts]]
+    Xo = np.take(X, order, axis=0).astype(np.float64, copy=False)  # one gather: groups are contiguous
     for g, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        Xg = X[order[s:e]].astype(np.float64)
+        Xg = Xo[s:e]
         mu = Xg.mean(axis=0)
         Xc = Xg - mu
         means[g] = mu
@@ -103,7 +115,8 @@ class HBMClassifier:
         groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups).ravel()
         self.classes_ = np.unique(y)
         d = X.shape[1]
-        cls, n, means, scat = _group_stats(X, y, groups, self.classes_)
+        with _single_thread_blas():  # many small products: thread hand-offs cost more than they save
+            cls, n, means, scat = _group_stats(X, y, groups, self.classes_)
         K = self.classes_.size
         # class-balanced prior: average over images, then over classes (images with >= 2 pixels for S0)
         mu0_k = np.zeros((K, d))
@@ -140,7 +153,8 @@ class HBMClassifier:
             self.n_images_[k] = sel.sum()
             self.n_samples_[k] = nk.sum()
         self.n_features_in_ = d
-        self._prepare()
+        with _single_thread_blas():
+            self._prepare()
         return self
 
     def _prepare(self) -> None:
