@@ -153,11 +153,16 @@ class HBMClassifier:
             self.n_images_[k] = sel.sum()
             self.n_samples_[k] = nk.sum()
         self.n_features_in_ = d
-        with _single_thread_blas():
-            self._prepare()
+        self._prepare()
         return self
 
     def _prepare(self) -> None:
+        # single-threaded: small factorisations run faster, and the factors do not depend on the
+        # BLAS thread count (the same bits after fit and after load on any machine)
+        with _single_thread_blas():
+            self._prepare_factors()
+
+    def _prepare_factors(self) -> None:
         K, d = self.means_.shape
         self._chol_inv = np.empty((K, d, d))
         self._logdet_half = np.empty(K)
