@@ -32,7 +32,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller image, fewer repeats")
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4,
+                    help="tiles per model call (at 8, 16 ch x 256^2 activations exceed glibc's 32 MiB mmap "
+                         "cap and page-fault at every call, in both paths)")
     ap.add_argument("--width", type=int, default=16, help="channels of the conv model")
     args = ap.parse_args()
     torch.set_num_threads(1)

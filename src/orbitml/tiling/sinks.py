@@ -28,8 +28,13 @@ class MemorySink:
         self.data[:, r0: r0 + block.shape[1]] = block
 
     def scene(self, band_names=None, attrs: dict | None = None):
-        return make_scene(self.data, crs=self.source.crs, transform=self.source.transform,
+        import dask.array as da
+
+        # georeference a lazy placeholder (make_scene's rio writes copy their data), then put the result in
+        lazy = da.zeros(self.data.shape, dtype=self.data.dtype, chunks=-1)
+        tmpl = make_scene(lazy, crs=self.source.crs, transform=self.source.transform,
                           nodata=self.plan.out_nodata, band_names=band_names, attrs=attrs)
+        return tmpl.copy(deep=False, data=self.data)
 
 
 class GeoTiffSink:

@@ -5,9 +5,11 @@ accumulator of ``tile - 2*margin`` output rows; it does not grow with the image 
 
 Blending: for each output pixel, ``sum(w_t * y_t) / sum(w_t)`` over the tiles ``t`` whose core
 covers it, with ``w_t = 0`` where the input pixel is nodata (it stays nodata in the output).  The
-mean is accumulated in float64 and then clipped to ``[min_t y_t, max_t y_t]``: a weighted mean
-always lies in that range, so the clip only removes rounding, and it makes a constant model return
-exactly its constant and an identity model return exactly its input.
+mean is accumulated in float64.  A constant model returns exactly its constant and an identity model
+exactly its input: for float32 (or narrower) outputs of float32 model values, rounding the float64
+mean removes its ~1e-15 relative error; for float64 or integer outputs the running min and max of
+the contributions are kept and the mean is clipped to them (a weighted mean lies in that range, so
+the clip only removes rounding) -- see :func:`_needs_clip`.
 
 Tiles are visited row by row, left to right, and batches never span two tile rows; a band of
 output rows computed on its own (dask) therefore sees the same model calls and the same
@@ -130,12 +132,27 @@ def make_runner(fn: Any, device: str | None = None) -> Callable[[np.ndarray], np
     raise OrbitmlInputError(f"fn must be a callable or a torch.nn.Module, got {type(fn).__name__}")
 
 
+def _needs_clip(model_dtype: np.dtype, out_dtype: np.dtype) -> bool:
+    """Whether blended values need clipping to the contributions' range to be exact.
+
+    Accumulated in float64, a weighted mean of equal values ``v`` is ``v (1 + e)`` with ``|e|`` of order
+    ``1e-15``; when the model's values are exactly representable in a float output narrower than
+    float64, rounding to it returns ``v`` exactly, so no clip is needed.  For float64 or integer
+    outputs, or wider model outputs, the running min and max are kept and the mean clipped to them.
+    """
+    model_dtype, out_dtype = np.dtype(model_dtype), np.dtype(out_dtype)
+    narrow_float = np.issubdtype(out_dtype, np.floating) and out_dtype.itemsize < 8
+    fits = np.issubdtype(model_dtype, np.floating) and model_dtype.itemsize <= out_dtype.itemsize
+    return not (narrow_float and fits)
+
+
 def finalize(num, den, mn, mx, out_dtype: np.dtype, nodata: float) -> np.ndarray:
     """Weighted means of accumulated rows as ``out_dtype``, nodata where no valid tile contributed."""
     ok = den > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         val = num / den
-    np.clip(val, mn, mx, out=val)
+    if mn is not None:
+        np.clip(val, mn, mx, out=val)
     if np.issubdtype(out_dtype, np.floating):
         val[:, ~ok] = nodata
         return val.astype(out_dtype, copy=False)
@@ -172,13 +189,14 @@ def stream_rows(source: Source, runner: Callable, plan: Plan, a: int, b: int,
         base = plan.row_offsets[i] + m
         if acc is not None and k > 0:  # roll the accumulator down by one stride
             s = plan.stride
-            for arr, init in zip(acc, (0.0, 0.0, np.inf, -np.inf), strict=True):
+            for arr, init in zip(acc, (0.0, 0.0, np.inf, -np.inf), strict=False):
                 arr[..., : L - s, :] = arr[..., s:, :]
                 arr[..., L - s:, :] = init
         y0 = plan.row_offsets[i]
         strip = source.read_reflect(reflect_index(np.arange(y0, y0 + t), H), cols)
         bad = invalid_mask(strip, source.nodata)
-        if bad.any():  # never write into the caller's array
+        any_bad = bool(bad.any())
+        if any_bad:  # never write into the caller's array
             strip = strip.astype(plan.in_dtype, copy=True)
             strip[:, bad] = fill
         else:
@@ -190,9 +208,12 @@ def stream_rows(source: Source, runner: Callable, plan: Plan, a: int, b: int,
             if acc is None:
                 K = y.shape[1]
                 mdt = y.dtype if np.issubdtype(y.dtype, np.floating) else np.float64
-                acc = [np.zeros((K, L, W)), np.zeros((L, W)), np.full((K, L, W), np.inf, mdt),
-                       np.full((K, L, W), -np.inf, mdt)]
-            num, den, mn, mx = acc
+                acc = [np.zeros((K, L, W)), np.zeros((L, W))]
+                if _needs_clip(y.dtype, plan.out_dtype):
+                    acc += [np.full((K, L, W), np.inf, mdt), np.full((K, L, W), -np.inf, mdt)]
+                scratch = np.empty((K, L, L))
+            num, den = acc[0], acc[1]
+            mn, mx = (acc[2], acc[3]) if len(acc) == 4 else (None, None)
             if y.shape[1] != num.shape[0]:
                 raise OrbitmlInputError(f"the model returned {y.shape[1]} bands after {num.shape[0]} before",
                                         source.name)
@@ -203,19 +224,19 @@ def stream_rows(source: Source, runner: Callable, plan: Plan, a: int, b: int,
                     continue
                 o = y[n, :, m: m + L, m + lo - c0: m + hi - c0]
                 w = plan.core_weights[:, lo - c0: hi - c0]
-                pc = slice(lo - xs[0], hi - xs[0])  # columns of the padded strip
-                vb = bad[m: m + L, pc]
                 cs = slice(lo, hi)
-                if vb.any():
+                numv = num[:, :, cs]
+                tmp = scratch[:, :, : hi - lo]
+                good = None
+                if any_bad and (vb := bad[m: m + L, lo - xs[0]: hi - xs[0]]).any():
                     good = ~vb
                     w = w * good
-                    num[:, :, cs] += o * w
-                    np.minimum(mn[:, :, cs], o, out=mn[:, :, cs], where=good)
-                    np.maximum(mx[:, :, cs], o, out=mx[:, :, cs], where=good)
-                else:
-                    num[:, :, cs] += o * w
-                    np.minimum(mn[:, :, cs], o, out=mn[:, :, cs])
-                    np.maximum(mx[:, :, cs], o, out=mx[:, :, cs])
+                if mn is not None:
+                    mnv, mxv = mn[:, :, cs], mx[:, :, cs]
+                    np.minimum(mnv, o, out=mnv, where=True if good is None else good)
+                    np.maximum(mxv, o, out=mxv, where=True if good is None else good)
+                np.multiply(o, w, out=tmp)
+                np.add(numv, tmp, out=numv)
                 den[:, cs] += w
         if advance is not None:
             advance(len(xs))
@@ -223,5 +244,6 @@ def stream_rows(source: Source, runner: Callable, plan: Plan, a: int, b: int,
         r0, r1 = max(base, a), min(end, b)
         if r1 > r0 and acc is not None:
             sl = slice(r0 - base, r1 - base)
-            num, den, mn, mx = acc
-            emit(r0, finalize(num[:, sl], den[sl], mn[:, sl], mx[:, sl], plan.out_dtype, plan.out_nodata))
+            num, den = acc[0], acc[1]
+            mn, mx = (acc[2][:, sl], acc[3][:, sl]) if len(acc) == 4 else (None, None)
+            emit(r0, finalize(num[:, sl], den[sl], mn, mx, plan.out_dtype, plan.out_nodata))
