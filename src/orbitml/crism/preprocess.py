@@ -227,7 +227,14 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
         col = cube.mean(axis=0)
     else:
         v = np.asarray(valid, dtype=np.float32)[..., None]
-        col = (cube * v).sum(axis=0) / np.maximum(v.sum(axis=0), 1.0)
+        # row-by-row accumulation: the same additions in the same order as ``(cube * v).sum(0)``
+        # without a cube-sized temporary
+        acc = cube[0] * v[0] if h else np.zeros((w, b), np.float32)
+        tmp = np.empty_like(acc)
+        for i in range(1, h):
+            np.multiply(cube[i], v[i], out=tmp)
+            acc += tmp
+        col = acc / np.maximum(v.sum(axis=0), 1.0)
     diff = np.abs(col - medfilt1(col, size, threads=1))
     ds = diff[:, sel]
     thr = ds.mean(axis=1, keepdims=True) + sigma * ds.std(axis=1, ddof=1, keepdims=True)
