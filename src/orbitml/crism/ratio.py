@@ -101,18 +101,21 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
     if h < 4:
         raise OrbitmlInputError(f"column ratioing needs at least 4 rows, got {h}")
     cand = candidate_rows(h, half)  # (h, win)
-    G = B[np.where(cand < 0, 0, cand), :]  # (h, win, w)
-    G[cand < 0] = -np.inf
+    win = cand.shape[1]
+    # candidates along the last (contiguous) axis: (cols, rows, win)
+    G = B.T[:, np.where(cand < 0, 0, cand)]
+    G[:, cand < 0] = -np.inf
+    G = G.reshape(w * h, win)
     best = np.empty((h, w, n_bland), dtype=np.int64)
     ok = np.isfinite(B)
-    ar_h = np.arange(h)[:, None]
-    ar_w = np.arange(w)[None, :]
+    ar = np.arange(w * h)
+    cand_t = np.broadcast_to(cand[None], (w, h, win)).reshape(w * h, win)
     for t in range(n_bland):
-        pos = np.argmax(G, axis=1)  # (h, w)
-        val = G[ar_h, pos, ar_w]
-        ok &= np.isfinite(val)
-        best[:, :, t] = cand[ar_h, pos]
-        G[ar_h, pos, ar_w] = -np.inf
+        pos = np.argmax(G, axis=1)  # first maximum, as along the window axis before
+        val = G[ar, pos]
+        ok &= np.isfinite(val).reshape(w, h).T
+        best[:, :, t] = cand_t[ar, pos].reshape(w, h).T
+        G[ar, pos] = -np.inf
     out = np.empty(cube.shape, dtype=np.float32)
     cols = np.arange(w)
     for s in range(0, h, chunk_rows):
