@@ -86,7 +86,7 @@ def candidate_rows(h: int, half: int = HALF_WINDOW) -> np.ndarray:
 
 
 def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDOW, n_bland: int = N_BLAND,
-                 chunk_rows: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                 chunk_rows: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Ratio a ``(rows, cols, bands)`` cube by the mean of the ``n_bland`` blandest same-column pixels.
 
     ``blandness`` is ``(rows, cols)``, ``-inf`` for pixels that must not be used (bad pixels).
@@ -109,20 +109,21 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
     best = np.empty((h, w, n_bland), dtype=np.int64)
     ok = np.isfinite(B)
     ar = np.arange(w * h)
-    cand_t = np.broadcast_to(cand[None], (w, h, win)).reshape(w * h, win)
+    row_of = np.tile(np.arange(h), w)  # row of each flat (col, row) entry
     for t in range(n_bland):
         pos = np.argmax(G, axis=1)  # first maximum, as along the window axis before
         val = G[ar, pos]
         ok &= np.isfinite(val).reshape(w, h).T
-        best[:, :, t] = cand_t[ar, pos].reshape(w, h).T
+        best[:, :, t] = cand[row_of, pos].reshape(w, h).T
         G[ar, pos] = -np.inf
     out = np.empty(cube.shape, dtype=np.float32)
-    cols = np.arange(w)
+    flat = cube.reshape(h * w, b)
+    flat_idx = best * w + np.arange(w)[None, :, None]  # index of each chosen pixel in ``flat``
     for s in range(0, h, chunk_rows):
         e = min(h, s + chunk_rows)
-        den = cube[best[s:e, :, 0], cols].astype(np.float32)
+        den = flat.take(flat_idx[s:e, :, 0], axis=0).astype(np.float32, copy=False)
         for t in range(1, n_bland):
-            den += cube[best[s:e, :, t], cols]
+            den += flat.take(flat_idx[s:e, :, t], axis=0)
         den /= n_bland
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(cube[s:e], den, out=out[s:e])
