@@ -239,12 +239,16 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
     ds = diff[:, sel]
     thr = ds.mean(axis=1, keepdims=True) + sigma * ds.std(axis=1, ddof=1, keepdims=True)
     flagged = (diff > thr) & sel[None, :]
-    cols = np.flatnonzero(flagged.any(axis=1))
-    if cols.size:
-        sub = cube[:, cols, :]
-        med = medfilt1(sub, size, threads=threads)
-        fl = flagged[cols][None, :, :]
-        cube[:, cols, :] = np.where(fl, med, sub)
+    # the running median at band j only involves bands j - r .. j + r: compute it for the flagged
+    # (column, band) pairs only (the same window values, so the same medians), then replace
+    r = size // 2
+    repl = []
+    for j in np.flatnonzero(flagged.any(axis=0)):
+        cj = np.flatnonzero(flagged[:, j])
+        win = cube[:, cj, max(0, j - r): min(b, j + r + 1)]
+        repl.append((cj, j, np.median(win, axis=-1)))
+    for cj, j, m in repl:
+        cube[:, cj, j] = m
     return cube, flagged
 
 
