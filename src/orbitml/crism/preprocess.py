@@ -96,12 +96,32 @@ def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
     return out[:, :W]
 
 
+def _median_small(cols: list[np.ndarray]) -> np.ndarray:
+    """Median of a few columns, row by row, by a pruned sorting network (``np.median`` semantics:
+    an even count gives the mean of the two middle values)."""
+    m = len(cols)
+    mid = (m - 1) // 2, m // 2
+    rows = [c.copy() for c in cols]
+    if m > 1:
+        tmp = np.empty_like(rows[0])
+        for a, b in _pruned_network(m, tuple(sorted(set(mid)))):
+            np.minimum(rows[a], rows[b], out=tmp)
+            np.maximum(rows[a], rows[b], out=rows[b])
+            rows[a], tmp = tmp, rows[a]
+    if mid[0] == mid[1]:
+        return rows[mid[0]]
+    out = rows[mid[0]] + rows[mid[1]]
+    out /= 2
+    return out
+
+
 def _median_edges(X: np.ndarray, k: int, out: np.ndarray) -> None:
     """Fill the ``k // 2`` truncated-window columns at each end of ``out`` (all rows at once)."""
     L = X.shape[1]
     r = k // 2
     for c in list(range(min(r, L))) + list(range(max(L - r, r), L)):
-        out[:, c] = np.median(X[:, max(0, c - r): min(L, c + r + 1)], axis=1)
+        lo, hi = max(0, c - r), min(L, c + r + 1)
+        out[:, c] = _median_small([X[:, j] for j in range(lo, hi)])
 
 
 def _median_interior(X: np.ndarray, k: int, out: np.ndarray) -> None:
