@@ -42,7 +42,7 @@ def simulated_ctx(size: int, seed: int) -> np.ndarray:
         cy, cx, r = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(5, size / 12)
         d = np.hypot(yy - cy, xx - cx) / r
         img += np.exp(-((d - 1) ** 2) / 0.02) - 0.6 * np.exp(-(d**2) / 0.5)
-    img = (img - img.min()) / (img.max() - img.min())
+    img = 0.05 + 0.95 * (img - img.min()) / (img.max() - img.min())  # no pixel is exactly black
     img[size // 3: size // 3 + size // 10, : size // 4] = np.nan  # a gap, as between CTX frames
     return img.astype(np.float32)
 
