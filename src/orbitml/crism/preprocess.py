@@ -70,6 +70,31 @@ def _pruned_network(n: int, outputs: tuple[int, ...]) -> tuple[tuple[int, int], 
     return tuple(reversed(kept))
 
 
+@lru_cache(maxsize=16)
+def _network_plan(n: int, outputs: tuple[int, ...]) -> tuple[tuple[int, int, bool, bool], ...]:
+    """The pruned network with, per comparator, whether its min (at a) and max (at b) are used."""
+    needed = set(outputs)
+    plan = []
+    for a, b in reversed(_pruned_network(n, outputs)):
+        plan.append((a, b, a in needed, b in needed))
+        needed |= {a, b}
+    return tuple(reversed(plan))
+
+
+def _run_network(rows: list[np.ndarray], outputs: tuple[int, ...]) -> None:
+    """Apply the pruned network in place on ``rows``; only the used side of a comparator is computed."""
+    tmp = np.empty_like(rows[0])
+    for a, b, use_a, use_b in _network_plan(len(rows), outputs):
+        if use_a and use_b:
+            np.minimum(rows[a], rows[b], out=tmp)
+            np.maximum(rows[a], rows[b], out=rows[b])
+            rows[a], tmp = tmp, rows[a]
+        elif use_a:
+            np.minimum(rows[a], rows[b], out=rows[a])
+        else:
+            np.maximum(rows[a], rows[b], out=rows[b])
+
+
 def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
     """Medians of all full windows of odd size k along the last axis: shape (n, L - k + 1)."""
     n, L = X.shape
@@ -82,11 +107,7 @@ def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
     T = (W + 1) // 2
     m = 2 * r
     rows = [np.ascontiguousarray(X[:, 1 + q: 1 + q + 2 * T: 2]) for q in range(m)]
-    tmp = np.empty_like(rows[0])
-    for a, b in _pruned_network(m, (r - 1, r)):
-        np.minimum(rows[a], rows[b], out=tmp)
-        np.maximum(rows[a], rows[b], out=rows[b])
-        rows[a], tmp = tmp, rows[a]
+    _run_network(rows, (r - 1, r))
     lo, hi = rows[r - 1], rows[r]
     out = np.empty((n, 2 * T), dtype=X.dtype)
     left = X[:, 0: 2 * T: 2]
@@ -103,11 +124,7 @@ def _median_small(cols: list[np.ndarray]) -> np.ndarray:
     mid = (m - 1) // 2, m // 2
     rows = [c.copy() for c in cols]
     if m > 1:
-        tmp = np.empty_like(rows[0])
-        for a, b in _pruned_network(m, tuple(sorted(set(mid)))):
-            np.minimum(rows[a], rows[b], out=tmp)
-            np.maximum(rows[a], rows[b], out=rows[b])
-            rows[a], tmp = tmp, rows[a]
+        _run_network(rows, tuple(sorted(set(mid))))
     if mid[0] == mid[1]:
         return rows[mid[0]]
     out = rows[mid[0]] + rows[mid[1]]
