@@ -95,13 +95,19 @@ def _run_network(rows: list[np.ndarray], outputs: tuple[int, ...]) -> None:
             np.maximum(rows[a], rows[b], out=rows[b])
 
 
-def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
-    """Medians of all full windows of odd size k along the last axis: shape (n, L - k + 1)."""
+def _sliding_median_full(X: np.ndarray, k: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Medians of all full windows of odd size k along the last axis: shape (n, L - k + 1).
+
+    Written into ``out`` (shape ``(n, L - k + 1)``, may be a view) when given.
+    """
     n, L = X.shape
     r = k // 2
     W = L - 2 * r
+    if out is None:
+        out = np.empty((n, W), dtype=X.dtype)
     if r == 0:
-        return X.copy()
+        out[...] = X
+        return out
     if W % 2:  # pad one column so windows come in pairs
         X = np.concatenate([X, X[:, -1:]], axis=1)
     T = (W + 1) // 2
@@ -109,12 +115,15 @@ def _sliding_median_full(X: np.ndarray, k: int) -> np.ndarray:
     rows = [np.ascontiguousarray(X[:, 1 + q: 1 + q + 2 * T: 2]) for q in range(m)]
     _run_network(rows, (r - 1, r))
     lo, hi = rows[r - 1], rows[r]
-    out = np.empty((n, 2 * T), dtype=X.dtype)
     left = X[:, 0: 2 * T: 2]
     right = X[:, 2 * r + 1: 2 * r + 1 + 2 * T: 2]
-    np.minimum(np.maximum(left, lo), hi, out=out[:, 0::2])
-    np.minimum(np.maximum(right, lo), hi, out=out[:, 1::2])
-    return out[:, :W]
+    ev, od = out[:, 0::2], out[:, 1::2]  # T and W // 2 columns
+    np.maximum(left, lo, out=ev)
+    np.minimum(ev, hi, out=ev)
+    t = od.shape[1]
+    np.maximum(right[:, :t], lo[:, :t], out=od)
+    np.minimum(od, hi[:, :t], out=od)
+    return out
 
 
 def _median_small(cols: list[np.ndarray]) -> np.ndarray:
@@ -145,7 +154,7 @@ def _median_interior(X: np.ndarray, k: int, out: np.ndarray) -> None:
     L = X.shape[1]
     r = k // 2
     if L > 2 * r:
-        out[:, r: L - r] = _sliding_median_full(X, k)
+        _sliding_median_full(X, k, out[:, r: L - r])
 
 
 def _row_blocks(n: int, chunk: int, threads: int | None) -> tuple[list[range], int]:
