@@ -100,11 +100,12 @@ def make_scene(
             raise OrbitmlInputError(f"{len(names)} band names given for {nb} bands")
         coords["band_name"] = ("band", np.array(names, dtype=object))
     da = xr.DataArray(data, dims=DIMS, coords=coords, attrs=dict(attrs or {}), name=name)
-    da = da.rio.write_transform(transform)
+    # inplace: rioxarray would otherwise copy the data for each call
+    da.rio.write_transform(transform, inplace=True)
     if crs is not None:
-        da = da.rio.write_crs(crs)
+        da.rio.write_crs(crs, inplace=True)
     if nodata is not None:
-        da = da.rio.write_nodata(nodata, encoded=False)
+        da.rio.write_nodata(nodata, encoded=False, inplace=True)
     return da
 
 

@@ -114,3 +114,19 @@ def test_pds3_attached_label_complete(tmp_path):
     sc = open_scene(lbl)
     np.testing.assert_array_equal(sc.values[0], pix.astype(np.uint16))
     assert sc.attrs["instrument"] == "MDIS"
+
+
+def test_fits_lazy_with_dict_chunks(tmp_path):
+    from astropy.io import fits
+
+    data = np.arange(30 * 40, dtype=np.float32).reshape(30, 40)
+    fits.PrimaryHDU(data).writeto(tmp_path / "f.fits")
+    lazy = open_scene(tmp_path / "f.fits", chunks={"y": 16, "x": 16})
+    assert lazy.chunks is not None
+    np.testing.assert_array_equal(lazy.values[0], data)
+
+
+def test_make_scene_does_not_copy_data():
+    data = np.zeros((2, 4, 5), np.float32)
+    sc = make_scene(data, crs=MARS_EQC, nodata=-1.0)
+    assert np.shares_memory(sc.data, data)

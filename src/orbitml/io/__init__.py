@@ -38,6 +38,8 @@ def _chunks(chunks: Any, shape: tuple[int, ...]) -> Any:
 
 
 def _lazy(arr: np.ndarray, chunks: Any) -> Any:
+    if arr.ndim == 2:
+        arr = arr[None]
     if chunks is None:
         return np.array(arr)
     import dask.array as da
