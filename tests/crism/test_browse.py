@@ -10,7 +10,6 @@ import pytest
 import rasterio
 from affine import Affine
 from PIL import Image
-from tests.conftest import shared_file
 
 from orbitml.cli.main import cli_run
 from orbitml.crism.browse import (
@@ -24,6 +23,7 @@ from orbitml.crism.browse import (
 from orbitml.crism.params_table import canonical_name
 from orbitml.errors import OrbitmlInputError
 from orbitml.scene import make_scene
+from tests.conftest import shared_file
 
 MARS_CRS = ('PROJCS["Mars Equirectangular",GEOGCS["Mars 2000",DATUM["D_Mars_2000",SPHEROID["Mars_2000_IAU",'
             '3396190,0]],PRIMEM["Reference_Meridian",0],UNIT["degree",0.0174532925199433]],'

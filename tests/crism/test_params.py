@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.conftest import shared_file
 
 from orbitml.crism.params import compute_parameters, summary_parameters
 from orbitml.crism.params_table import PARAMETERS
 from orbitml.errors import OrbitmlInputError
+from tests.conftest import shared_file
 
 REQUIRED = """R770 RBR BD530_2 SH600_2 SH770 BD640_2 BD860_2 BD920_2 RPEAK1 BDI1000VIS R440 IRR1 BDI1000IR
 OLINDEX3 R1330 BD1300 LCPINDEX2 HCPINDEX2 VAR ISLOPE1 BD1400 BD1435 BD1500_2 ICER1_2 BD1750_2 BD1900_2
