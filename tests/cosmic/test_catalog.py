@@ -13,11 +13,11 @@ from orbitml.cosmic.catalog import (
     HIT_COLUMNS,
     build_catalog,
     read_catalog,
-    read_product,
-    write_product,
 )
 from orbitml.cosmic.categorise import HitClassifier, simulate_labelled_hits
 from orbitml.cosmic.features import label_hits
+from orbitml.cosmic.products import read_product
+from orbitml.cosmic.products import write_product_arrays as write_product
 from orbitml.errors import OrbitmlInputError
 from orbitml.simulate.ccd import inject_cosmic_rays, simulate_frame
 

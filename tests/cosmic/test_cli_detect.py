@@ -28,14 +28,14 @@ def test_detect_lacosmic_product_and_bad_frame_skipped(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0 and "broken.fits" in err and "skipped 1" in err
     p = read_product(tmp_path / "out" / "f1.cosmic.fits")
-    h = p["header"]
+    h = p.header
     assert (h["GAIN"], h["EXPTIME"], h["DETMETH"], h["ORBGAINS"]) == (2.0, 30.0, "lacosmic", "header")
-    assert p["sci"].shape == (64, 60) and p["prob"] is None
+    assert p.sci.shape == (64, 60) and p.prob is None
     # bias (the overscan level) removed and overscan trimmed: SCI = image / gain to within the bias noise
-    assert np.abs(p["sci"] - inj.image / 2.0).max() < 3.0
+    assert np.abs(p.sci - inj.image / 2.0).max() < 3.0
     # energy of the hits from the product vs the injected charge (faint halo pixels are not flagged)
-    e = ((p["sci"] - p["clean"]) * h["GAIN"])[p["mask"]].sum()
-    assert 0.7 * inj.charge[p["mask"]].sum() < e < 1.3 * inj.charge[p["mask"]].sum()
+    e = ((p.sci - p.clean) * h["GAIN"])[p.mask].sum()
+    assert 0.7 * inj.charge[p.mask].sum() < e < 1.3 * inj.charge[p.mask].sum()
     assert json.loads((tmp_path / "out" / "detect.run.json").read_text())["params"]["skipped"]
     # existing products are not replaced without --overwrite
     assert cli_run(["cosmic", "detect", str(tmp_path / "f1.fits"), "--out", str(tmp_path / "out")]) == 2
@@ -45,7 +45,7 @@ def test_detect_stack_and_unet_need_model(tmp_path, capsys):
     for i in range(3):
         _sim_fits(tmp_path / "", f"s{i}.fits", 10 + i)
     assert cli_run(["cosmic", "detect", str(tmp_path), "--method", "stack", "--out", str(tmp_path / "o")]) == 0
-    masks = [read_product(tmp_path / "o" / f"s{i}.cosmic.fits")["mask"] for i in range(3)]
+    masks = [read_product(tmp_path / "o" / f"s{i}.cosmic.fits").mask for i in range(3)]
     assert all(m.any() for m in masks) and not np.array_equal(masks[0], masks[1])
     code = cli_run(["cosmic", "detect", str(tmp_path / "s0.fits"), "--method", "unet", "--out", str(tmp_path)])
     assert code == 2 and "--model" in capsys.readouterr().err
@@ -76,6 +76,6 @@ def test_detect_unet_writes_probabilities(tmp_path):
     assert cli_run(["cosmic", "detect", str(tmp_path / "u.fits"), "--method", "unet", "--model",
                     str(tmp_path / "m.safetensors"), "--threshold", "0.4", "--out", str(tmp_path / "o")]) == 0
     p = read_product(tmp_path / "o" / "u.cosmic.fits")
-    assert p["header"]["DETMETH"] == "unet" and p["prob"].shape == p["sci"].shape
-    assert np.array_equal(p["mask"], p["prob"] >= 0.4)
-    assert ((p["prob"] >= 0) & (p["prob"] <= 1)).all()
+    assert p.header["DETMETH"] == "unet" and p.prob.shape == p.sci.shape
+    assert np.array_equal(p.mask, p.prob >= 0.4)
+    assert ((p.prob >= 0) & (p.prob <= 1)).all()

@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from orbitml.cli.main import cli_run
-from orbitml.cosmic.catalog import CLASSES, build_catalog, write_catalog, write_product
+from orbitml.cosmic.catalog import CLASSES, build_catalog, write_catalog
 from orbitml.cosmic.categorise import HitClassifier
+from orbitml.cosmic.products import write_product_arrays as write_product
 from orbitml.cosmic.rates import binned_rates, constancy_chi2, frame_rates, gehrels_limits, parse_classes
 from orbitml.errors import OrbitmlInputError
 from orbitml.simulate.ccd import inject_cosmic_rays, simulate_frame

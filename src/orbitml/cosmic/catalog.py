@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,31 +22,16 @@ import pandas as pd
 
 from orbitml.cosmic.categorise import CLASSES, COSMIC_CLASSES, HitClassifier
 from orbitml.cosmic.features import hit_table
+from orbitml.cosmic.products import SUFFIX, Product, read_product
 from orbitml.errors import OrbitmlInputError
 from orbitml.io.atomic import atomic_path
 
-SUFFIX = ".cosmic.fits"
 HIT_COLUMNS = ["frame", "time", "hit", "x", "y", "class", "is_cosmic", *[f"p_{c}" for c in CLASSES],
                "energy_e", "peak_e", "n_pixels", "length_px", "length_um", "width_px", "angle_deg",
                "elongation", "curvature", "sharpness", "size_px", "touches_edge"]
 FRAME_COLUMNS = ["frame", "product", "source", "instrument", "method", "time_start", "time", "exptime_s",
                  "gain", "gain_source", "pixsize_um", "n_pixels", "n_valid_pixels", "area_cm2", "n_regions",
                  *[f"n_{c}" for c in CLASSES]]
-
-
-@dataclass
-class Product:
-    path: Path
-    frame: str
-    sci: np.ndarray
-    clean: np.ndarray
-    mask: np.ndarray
-    header: dict
-
-
-def frame_name(path: Path) -> str:
-    name = Path(path).name
-    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else Path(path).stem
 
 
 def _num(hdr, key, path, required=True) -> float | None:
@@ -66,32 +50,6 @@ def _num(hdr, key, path, required=True) -> float | None:
     if not np.isfinite(out) or out <= 0:
         raise OrbitmlInputError(f"header keyword {key} = {v!r} must be positive", path)
     return out
-
-
-def read_product(path: str | os.PathLike) -> Product:
-    """Read one detection product; any problem is an :class:`OrbitmlInputError` naming the file."""
-    from astropy.io import fits
-
-    path = Path(path)
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            names = [h.name for h in hdul]
-            for need in ("SCI", "CLEAN", "MASK"):
-                if need not in names:
-                    raise OrbitmlInputError(f"not a cosmic detection product: no {need} HDU "
-                                            f"(HDUs: {', '.join(names)})", path)
-            sci = np.asarray(hdul["SCI"].data, dtype=np.float32)
-            clean = np.asarray(hdul["CLEAN"].data, dtype=np.float32)
-            mask = np.asarray(hdul["MASK"].data) != 0
-            hdr = dict(hdul[0].header)
-    except OrbitmlInputError:
-        raise
-    except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on damaged files
-        raise OrbitmlInputError(f"cannot read FITS product ({type(exc).__name__}: {exc})", path) from exc
-    if sci.ndim != 2 or sci.shape != clean.shape or sci.shape != mask.shape:
-        raise OrbitmlInputError(f"SCI {sci.shape}, CLEAN {clean.shape} and MASK {mask.shape} must be "
-                                "2-D images of one shape", path)
-    return Product(path=path, frame=frame_name(path), sci=sci, clean=clean, mask=mask, header=hdr)
 
 
 def _times(hdr, exptime) -> tuple[str | None, str | None]:
@@ -232,31 +190,3 @@ def read_catalog(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
         if missing:
             raise OrbitmlInputError(f"not an orbitml cosmic catalogue: columns {missing} missing", p)
     return hits, frames
-
-
-def write_product(path: str | os.PathLike, sci_adu: np.ndarray, clean_adu: np.ndarray, mask: np.ndarray,
-                  header: dict, prob: np.ndarray | None = None, overwrite: bool = False) -> Path:
-    """Write a detection product in the shared layout (PRIMARY header keys; SCI, CLEAN, MASK, [PROB]).
-
-    ``header`` gives the primary keys (ORBSRC, EXPTIME, DATE-OBS, GAIN, RDNOISE, PIXSIZE, INSTRUME,
-    DETMETH, ORBGAINS); ORBVER is added.  Used by tests and simulations; ``cosmic detect`` writes the
-    same layout.
-    """
-    from astropy.io import fits
-
-    from orbitml import __version__
-
-    primary = fits.PrimaryHDU()
-    for k, v in header.items():
-        if v is not None:
-            primary.header[k] = v
-    primary.header["ORBVER"] = __version__
-    hdus = [primary, fits.ImageHDU(np.asarray(sci_adu, np.float32), name="SCI"),
-            fits.ImageHDU(np.asarray(clean_adu, np.float32), name="CLEAN"),
-            fits.ImageHDU(np.asarray(mask).astype(np.uint8), name="MASK")]
-    if prob is not None:
-        hdus.append(fits.ImageHDU(np.asarray(prob, np.float32), name="PROB"))
-    path = Path(path)
-    with atomic_path(path, overwrite=overwrite) as tmp:
-        fits.HDUList(hdus).writeto(tmp)
-    return path

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from orbitml import __version__
-from orbitml.cosmic.detect import Detection
-from orbitml.cosmic.ingest import Frame
 from orbitml.errors import OrbitmlInputError
 from orbitml.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from orbitml.cosmic.detect import Detection
+    from orbitml.cosmic.ingest import Frame
 
 SUFFIX = ".cosmic.fits"
 
@@ -62,19 +65,55 @@ def write_product(frame: Frame, det: Detection, outdir: str | os.PathLike, overw
             hdr[k.upper()[:8]] = v if not isinstance(v, str) else v[:68]
     for note in frame.notes:
         hdr.add_history(note[:72])
-    hdus = [fits.PrimaryHDU(header=hdr),
-            fits.ImageHDU(frame.data.astype(np.float32), name="SCI"),
-            fits.ImageHDU(det.clean.astype(np.float32), name="CLEAN"),
-            fits.ImageHDU(det.mask.astype(np.uint8), name="MASK")]
-    if det.prob is not None:
-        hdus.append(fits.ImageHDU(det.prob.astype(np.float32), name="PROB"))
+    return write_product_arrays(path, frame.data, det.clean, det.mask, hdr, prob=det.prob, overwrite=overwrite)
+
+
+def write_product_arrays(path: str | os.PathLike, sci_adu: np.ndarray, clean_adu: np.ndarray, mask: np.ndarray,
+                         header: Any, prob: np.ndarray | None = None, overwrite: bool = False) -> Path:
+    """Write a product from arrays (atomically): SCI and CLEAN in ADU, MASK, optional PROB.
+
+    ``header`` (a dict or FITS header) gives the primary keys (ORBSRC, EXPTIME, DATE-OBS, GAIN, RDNOISE,
+    PIXSIZE, INSTRUME, DETMETH, ORBGAINS, ...); ORBVER is added.
+    """
+    from astropy.io import fits
+
+    primary = fits.PrimaryHDU()
+    if isinstance(header, fits.Header):
+        primary.header.extend(header, update=True)
+    else:
+        for k, v in header.items():
+            if v is not None:
+                primary.header[k] = v
+    primary.header["ORBVER"] = (__version__, "orbitml version")
+    hdus = [primary, fits.ImageHDU(np.asarray(sci_adu, np.float32), name="SCI"),
+            fits.ImageHDU(np.asarray(clean_adu, np.float32), name="CLEAN"),
+            fits.ImageHDU(np.asarray(mask).astype(np.uint8), name="MASK")]
+    if prob is not None:
+        hdus.append(fits.ImageHDU(np.asarray(prob, np.float32), name="PROB"))
+    path = Path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         fits.HDUList(hdus).writeto(tmp)
     return path
 
 
-def read_product(path: str | os.PathLike) -> dict[str, Any]:
-    """``{"header": dict, "sci": ..., "clean": ..., "mask": bool array, "prob": array | None}``."""
+@dataclass
+class Product:
+    path: Path
+    frame: str
+    sci: np.ndarray
+    clean: np.ndarray
+    mask: np.ndarray
+    header: dict
+    prob: np.ndarray | None = None
+
+
+def frame_name(path: str | os.PathLike) -> str:
+    name = Path(path).name
+    return name[: -len(SUFFIX)] if name.endswith(SUFFIX) else Path(path).stem
+
+
+def read_product(path: str | os.PathLike) -> Product:
+    """Read one detection product; any problem is an :class:`OrbitmlInputError` naming the file."""
     from astropy.io import fits
 
     path = Path(path)
@@ -83,13 +122,20 @@ def read_product(path: str | os.PathLike) -> dict[str, Any]:
             names = [h.name for h in hdul]
             missing = [n for n in ("SCI", "CLEAN", "MASK") if n not in names]
             if missing:
-                raise OrbitmlInputError(f"not a cosmic product: missing HDU(s) {', '.join(missing)}", path)
-            return {"header": dict(hdul[0].header), "sci": hdul["SCI"].data.astype(np.float32),
-                    "clean": hdul["CLEAN"].data.astype(np.float32), "mask": hdul["MASK"].data.astype(bool),
-                    "prob": hdul["PROB"].data.astype(np.float32) if "PROB" in names else None}
+                raise OrbitmlInputError(f"not a cosmic detection product: no {', '.join(missing)} HDU "
+                                        f"(HDUs: {', '.join(names)})", path)
+            sci = np.asarray(hdul["SCI"].data, dtype=np.float32)
+            clean = np.asarray(hdul["CLEAN"].data, dtype=np.float32)
+            mask = np.asarray(hdul["MASK"].data) != 0
+            prob = np.asarray(hdul["PROB"].data, dtype=np.float32) if "PROB" in names else None
+            hdr = dict(hdul[0].header)
     except OrbitmlInputError:
         raise
     except FileNotFoundError:
         raise OrbitmlInputError("no such file", path) from None
-    except Exception as exc:
-        raise OrbitmlInputError(f"not a readable FITS product: {exc}", path) from None
+    except Exception as exc:  # astropy raises OSError, ValueError, TypeError... on damaged files
+        raise OrbitmlInputError(f"cannot read FITS product ({type(exc).__name__}: {exc})", path) from exc
+    if sci.ndim != 2 or sci.shape != clean.shape or sci.shape != mask.shape:
+        raise OrbitmlInputError(f"SCI {sci.shape}, CLEAN {clean.shape} and MASK {mask.shape} must be "
+                                "2-D images of one shape", path)
+    return Product(path=path, frame=frame_name(path), sci=sci, clean=clean, mask=mask, header=hdr, prob=prob)
