@@ -54,3 +54,15 @@ def test_select_bands():
     np.testing.assert_array_equal(sub.wavelength.values, [1500, 2000, 3000])
     with pytest.raises(OrbitmlInputError):
         select_bands(sc, [(100, 200)])
+
+
+def test_empty_bands_numpy_and_dask():
+    from orbitml.scene import empty_bands
+
+    data = np.ones((4, 3, 3), np.float32)
+    data[1] = np.nan
+    data[3] = -5
+    data[2, 0, 0] = -5  # one nodata pixel only: not empty
+    sc = make_scene(data, nodata=-5)
+    np.testing.assert_array_equal(empty_bands(sc), [1, 3])
+    np.testing.assert_array_equal(empty_bands(sc.chunk({"y": 2})), [1, 3])

@@ -33,6 +33,7 @@ __all__ = [
     "make_scene",
     "check_scene",
     "valid_mask",
+    "empty_bands",
     "to_float",
     "pixels",
     "from_pixels",
@@ -156,6 +157,13 @@ def valid_mask(scene: xr.DataArray, how: str = "all") -> xr.DataArray:
     if how == "any":
         return ~bad.all("band")
     raise ValueError(f"how must be 'all' or 'any', got {how!r}")
+
+
+def empty_bands(scene: xr.DataArray) -> np.ndarray:
+    """0-based indices of bands that hold no valid value in any pixel (e.g. water-vapour bands)."""
+    check_scene(scene)
+    bad = _invalid(scene.data, scene.rio.nodata)
+    return np.flatnonzero(np.asarray(bad.all(axis=(1, 2))))
 
 
 def to_float(scene: xr.DataArray, dtype: Any = np.float32) -> xr.DataArray:

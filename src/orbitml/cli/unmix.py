@@ -25,16 +25,14 @@ def _drop_empty_bands(scene, cube: Path):
     import numpy as np
 
     from orbitml.errors import OrbitmlInputError
-    from orbitml.scene import _invalid
+    from orbitml.scene import empty_bands
 
-    data = np.asarray(scene.data).reshape(scene.sizes["band"], -1)
-    empty = _invalid(data, scene.rio.nodata).all(axis=1)
-    if empty.all():
+    empty = empty_bands(scene)
+    if empty.size == scene.sizes["band"]:
         raise OrbitmlInputError("every band is nodata in every pixel", cube)
-    if empty.any():
-        console.print(f"dropping {int(empty.sum())} band(s) that hold no valid pixel: "
-                      f"{(np.flatnonzero(empty) + 1).tolist()[:20]}")
-        scene = scene.isel(band=np.flatnonzero(~empty))
+    if empty.size:
+        console.print(f"dropping {empty.size} band(s) that hold no valid pixel: {(empty + 1).tolist()[:20]}")
+        scene = scene.isel(band=np.setdiff1d(np.arange(scene.sizes["band"]), empty))
     return scene
 
 

@@ -71,11 +71,9 @@ def check_finite_pixels(X: np.ndarray, what: str = "X") -> None:
 
 
 def _all_nodata_bands(scene: Any) -> np.ndarray:
-    from orbitml.scene import _invalid
+    from orbitml.scene import empty_bands
 
-    data = np.asarray(scene.data).reshape(scene.sizes["band"], -1)
-    bad = _invalid(data, scene.rio.nodata)
-    return np.flatnonzero(bad.all(axis=1))
+    return empty_bands(scene)
 
 
 def _fmt_bands(cols: np.ndarray, limit: int = 10) -> str:
