@@ -103,3 +103,69 @@ def test_normr_and_minmax():
     X = np.array([[3.0, 4.0], [0.0, 0.0]])
     np.testing.assert_allclose(normr(X), [[0.6, 0.8], [2 ** -0.5, 2 ** -0.5]])
     np.testing.assert_allclose(minmax_rows(np.array([[1.0, 3.0, 2.0], [5.0, 5.0, 5.0]])), [[0, 1, 0.5], [0, 0, 0]])
+
+
+# --- the compiled (numba) engine against the direct computation and the numpy engine ---
+
+numba_only = pytest.mark.skipif(not __import__("orbitml.crism._kernels", fromlist=["AVAILABLE"]).AVAILABLE,
+                                reason="numba is not installed")
+
+
+@numba_only
+@pytest.mark.parametrize("k", [1, 3, 5, 7, 9, 11, 13])
+@pytest.mark.parametrize("L", [1, 2, 5, 12, 13, 14, 40, 350])
+def test_medfilt1_numba_matches_truncated_median(k, L):
+    x = np.random.default_rng(7 * k + L).random((150, L)).astype(np.float32)
+    got = medfilt1(x, k, engine="numba", threads=2)
+    np.testing.assert_array_equal(got, ref_medfilt(x, k).astype(np.float32))
+
+
+@numba_only
+def test_numba_engine_refuses_what_it_cannot_do_and_auto_falls_back():
+    x = np.random.default_rng(0).random((20, 40)).astype(np.float32)
+    with pytest.raises(ValueError, match="windows up to 13"):
+        medfilt1(x, 15, engine="numba")
+    with pytest.raises(ValueError, match="engine must be"):
+        medfilt1(x, 3, engine="fast")
+    np.testing.assert_allclose(medfilt1(x, 15), ref_medfilt(x, 15), rtol=1e-6)  # auto: numpy path
+    np.testing.assert_allclose(medfilt1(x.astype(np.float64), 5), ref_medfilt(x, 5), rtol=1e-6)
+
+
+@numba_only
+def test_despike_engines_agree():
+    rng = np.random.default_rng(11)
+    t = np.linspace(0, 1, 300)
+    X = ((0.3 + 0.05 * np.sin(7 * t))[None, :] * rng.uniform(0.8, 1.2, (700, 1))
+         + rng.normal(0, 2e-3, (700, 300))).astype(np.float32)
+    spikes = rng.random(X.shape) < 3e-3
+    X[spikes] *= rng.uniform(0.3, 2.0, spikes.sum()).astype(np.float32)
+    sel = np.arange(300) < 220
+    a, na = despike(X, stat_bands=sel, engine="numba", threads=2)
+    b, nb = despike(X, stat_bands=sel, engine="numpy", threads=2)
+    # both engines replace the same samples by the same medians (thresholds differ by rounding)
+    np.testing.assert_array_equal(na, nb)
+    np.testing.assert_array_equal(a, b)
+    assert na.sum() >= spikes.sum() * 0.5
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=numba_only)])
+def test_despike_threshold_ignores_non_finite_spectra(engine):
+    rng = np.random.default_rng(3)
+    X = rng.random((50, 30)).astype(np.float32)
+    med = ref_medfilt(X, 11)
+    d = np.abs(med - X)
+    thr = d.mean(axis=1).mean() + 5 * d.std(axis=1, ddof=1).mean()
+    Xn = np.vstack([X, np.full((1, 30), np.nan, np.float32)])
+    out, nrep = despike(Xn, passes=((11, 5.0),), engine=engine)
+    np.testing.assert_allclose(out[:50], np.where(d > thr, med, X), rtol=1e-6)
+    assert nrep[:50].sum() == (d > thr).sum() and nrep[50] == 0
+    assert np.isnan(out[50]).all()
+
+
+def test_generated_median_kernels_are_up_to_date():
+    from pathlib import Path
+
+    from orbitml.crism import _netgen
+
+    committed = Path(_netgen.__file__).with_name("_median_nets.py").read_text()
+    assert committed == _netgen.source(), "regenerate: python -m orbitml.crism._netgen > .../_median_nets.py"
