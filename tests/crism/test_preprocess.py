@@ -169,3 +169,39 @@ def test_generated_median_kernels_are_up_to_date():
 
     committed = Path(_netgen.__file__).with_name("_median_nets.py").read_text()
     assert committed == _netgen.source(), "regenerate: python -m orbitml.crism._netgen > .../_median_nets.py"
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=numba_only)])
+def test_mask_bad_values_engines(engine):
+    rng = np.random.default_rng(5)
+    X = rng.random((30, 20, 12)).astype(np.float32)
+    X[1, 2, 3] = np.nan
+    X[4, 5, 11] = 65535
+    X[6, 7, 0] = -np.inf
+    X[8, 9, 10] = np.inf
+    X[10, 11, 6] = 2e3
+    main = np.arange(12) < 11
+    good = np.isfinite(X) & (X <= 1e3)
+    out, bad = mask_bad_values(X, main=main, engine=engine)
+    expect = np.zeros((30, 20), bool)
+    expect[1, 2] = expect[6, 7] = expect[8, 9] = expect[10, 11] = True  # (4, 5): 65535 outside the main bands
+    np.testing.assert_array_equal(bad, expect)
+    np.testing.assert_allclose(out[~good], X[good].mean(), rtol=1e-5)
+    np.testing.assert_array_equal(out[good], X[good])
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=numba_only)])
+def test_despike_rows_in_place_equals_despiking_the_subset(engine):
+    rng = np.random.default_rng(8)
+    X = rng.random((120, 60)).astype(np.float32)
+    X[rng.random(X.shape) < 0.01] = 5.0
+    keep = rng.random(120) < 0.7
+    X[~keep, 3] = np.nan  # rows left out: never read for the statistics, never changed
+    sub, nsub = despike(X[keep], engine=engine)
+    Y = X.copy()
+    out, nrep = despike(Y, copy=False, engine=engine, rows=keep)
+    assert out is Y
+    np.testing.assert_array_equal(Y[keep], sub)
+    np.testing.assert_array_equal(Y[~keep], X[~keep])
+    np.testing.assert_array_equal(nrep[keep], nsub)
+    assert (nrep[~keep] == 0).all()

@@ -144,9 +144,8 @@ def ratio(
 
     from orbitml.crism import bands as cb
     from orbitml.crism.matfile import read_mat
-    from orbitml.crism.pipeline import scene_cube
-    from orbitml.crism.preprocess import despike, mask_bad_values, normr, remove_column_spikes
-    from orbitml.crism.ratio import BlandModel, column_ratio
+    from orbitml.crism.pipeline import ratio_cube, scene_cube
+    from orbitml.crism.ratio import BlandModel
     from orbitml.crism.settings import CrismSettings
     from orbitml.crism.train import dataset_wavelengths
     from orbitml.errors import OrbitmlInputError
@@ -174,28 +173,13 @@ def ratio(
     wl_k = wl[keep]
     main = cb.main_band_mask(wl_k)
     with _progress(f"ratioing {image.name}") as say:
-        X, bad = mask_bad_values(cube[:, :, keep], main=main, copy=False)
-        say("column spike removal")
-        X, _ = remove_column_spikes(X, settings.column_spike_size, settings.column_spike_sigma, stat_bands=main,
-                                    valid=~bad, copy=False)
-        say("blandness")
-        bidx, _ = cb.match_bands(wl_k, bmodel.wavelengths_, source=str(image))
-        flat = X.reshape(-1, wl_k.size)
-        score = np.full(flat.shape[0], -np.inf)
-        g = ~bad.ravel()
-        score[g] = bmodel.hbm_.predict_log_likelihood(normr(flat[g][:, bidx]))[:, 0]
-        say("column ratioing")
-        R, _ = column_ratio(X, score.reshape(bad.shape), settings.ratio_half_window, settings.ratio_n_bland)
-        say("despiking")
-        v = np.isfinite(R).all(axis=2).ravel()
-        Rf = R.reshape(-1, wl_k.size)
-        if v.any():
-            Rf[v], _ = despike(Rf[v], settings.despike_passes, stat_bands=main)
+        pre = ratio_cube(cube[:, :, keep], wl_k, main, bmodel, settings, source=str(image), progress=say)
+    R, score, v = pre.ratioed, pre.blandness, pre.valid
     ext = ".tif" if format != "envi" else ".img"
     rs = make_scene(np.moveaxis(R, -1, 0), wavelength=wl_k, crs=scene.rio.crs, transform=scene.rio.transform(),
                     nodata=np.nan, attrs={"instrument": "CRISM", "units": "ratioed I/F", "source": str(image)})
     path = write_scene(rs, Path(out) / f"ratioed{ext}", format, overwrite=overwrite)
-    bl = make_scene(score.reshape(bad.shape).astype(np.float32), crs=scene.rio.crs, transform=scene.rio.transform(),
+    bl = make_scene(score, crs=scene.rio.crs, transform=scene.rio.transform(),
                     nodata=-np.inf, band_names=["blandness"], attrs={"units": "log-likelihood"})
     write_scene(bl, Path(out) / f"blandness{ext}", format, overwrite=overwrite)
     write_run_info(out, "crism ratio", {"model": str(model) if model else None, "bland": str(bland) if bland else None},

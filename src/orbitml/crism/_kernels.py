@@ -200,9 +200,9 @@ def _sweep(X, idx, start, stop, r, comps, offs, mode, w, thr, s1, s2, dmax, nrep
             elif mode == 1:
                 cnt = 0
                 for b in range(L):
-                    if abs(med[b] - x[b]) > thr:
-                        x[b] = med[b]
-                        cnt += 1
+                    spike = abs(med[b] - x[b]) > thr
+                    x[b] = med[b] if spike else x[b]
+                    cnt += spike
                 nrep[j] += cnt
             else:
                 o = out[j]
@@ -240,8 +240,12 @@ def medfilt_compiled(X2: np.ndarray, k: int, threads: int) -> np.ndarray:
     return out
 
 
-def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int) -> np.ndarray:
+def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int,
+                     rows: np.ndarray | None = None) -> np.ndarray:
     """Despike the rows of a C-contiguous float32 array in place; returns replacements per row.
+
+    ``rows`` (default all) are the rows to despike and to take statistics from; the others are
+    left as they are.
 
     The threshold of a pass is the mean over spectra of the per-spectrum mean of ``|x - median|``
     plus sigma times the mean per-spectrum standard deviation (ddof 1), both over ``sel``; spectra
@@ -250,7 +254,7 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int) -> n
     """
     n, L = X2.shape
     nrep = np.zeros(n, dtype=np.int32)
-    idx = np.arange(n, dtype=np.int64)
+    idx = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
     w = np.asarray(sel, dtype=np.float32)
     ns = int(np.count_nonzero(sel))
     s1 = np.empty(n)
@@ -262,15 +266,160 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int) -> n
         comps, offs = median_tables(int(k))
         _parallel(lambda s, e, r=r, comps=comps, offs=offs: _sweep(
             X2, idx, s, e, r, comps, offs, 0, w, np.float32(0), s1, s2, dmax, nrep, dummy), idx, threads)
-        mean = s1 / ns
-        var = (s2 - ns * mean * mean) / max(ns - 1, 1)
+        mean = s1[idx] / ns
+        var = (s2[idx] - ns * mean * mean) / max(ns - 1, 1)
         std = np.sqrt(np.maximum(var, 0.0))
         ok = np.isfinite(mean) & np.isfinite(std)
         if not ok.any():
             continue
         thr = np.float32(mean[ok].mean() + sigma * std[ok].mean())
-        todo = np.flatnonzero(dmax > thr).astype(np.int64)
+        todo = idx[dmax[idx] > thr]
         if todo.size:
             _parallel(lambda s, e, r=r, comps=comps, offs=offs, thr=thr, todo=todo: _sweep(
                 X2, todo, s, e, r, comps, offs, 1, w, thr, s1, s2, dmax, nrep, dummy), todo, threads)
     return nrep
+
+
+# --- bad values -------------------------------------------------------------------------------
+
+@njit(nogil=True, cache=True)
+def _bad_scan(X2, start, stop, above, main, bad_main, bad_any, acc):  # pragma: no cover - compiled
+    """Flag spectra with a value that is non-finite or above ``above`` (among ``main`` bands and
+    among all bands); sum and count the good values into ``acc[0:2]``."""
+    L = X2.shape[1]
+    total = 0.0
+    count = 0
+    for i in range(start, stop):
+        row = X2[i]
+        s = np.float32(0.0)
+        nbad = 0
+        nbad_main = 0
+        for b in range(L):
+            v = row[b]
+            ok = v <= above and v > -np.inf  # False for NaN too
+            s += v if ok else np.float32(0.0)
+            nbad += 0 if ok else 1
+            nbad_main += 0 if ok else main[b]
+        bad_any[i] = nbad > 0
+        bad_main[i] = nbad_main > 0
+        total += s
+        count += L - nbad
+    acc[0] += total
+    acc[1] += count
+
+
+@njit(nogil=True, cache=True)
+def _bad_fill(X2, rows, above, fill):  # pragma: no cover - compiled
+    for i in rows:
+        row = X2[i]
+        for b in range(row.shape[0]):
+            v = row[b]
+            if not (v <= above and v > -np.inf):
+                row[b] = fill
+
+
+def mask_bad_compiled(X2: np.ndarray, above: float, main: np.ndarray, threads: int) -> np.ndarray:
+    """In place: values non-finite or above ``above`` become the mean of the good values.
+
+    Returns per-row flags of a bad value among the ``main`` bands.
+    """
+    n = X2.shape[0]
+    bad_main = np.zeros(n, dtype=np.bool_)
+    bad_any = np.zeros(n, dtype=np.bool_)
+    m = np.asarray(main, dtype=np.int64)
+    idx = np.arange(n)
+    parts: list[np.ndarray] = []
+
+    def scan(s, e):
+        acc = np.zeros(2)
+        _bad_scan(X2, s, e, np.float32(above), m, bad_main, bad_any, acc)
+        parts.append(acc)
+
+    _parallel(scan, idx, threads)
+    if bad_any.any():
+        total = sum(p[0] for p in parts)
+        count = sum(p[1] for p in parts)
+        fill = np.float32(total / count) if count else np.float32(0.0)
+        _bad_fill(X2, np.flatnonzero(bad_any), np.float32(above), fill)
+    return bad_main
+
+
+# --- column ratioing ---------------------------------------------------------------------------
+
+@njit(nogil=True, cache=True)
+def _ratio_cols(cube, B, c0, c1, half, n_bland, out, best):  # pragma: no cover - compiled
+    """Column ratioing for columns ``c0:c1`` (see :func:`orbitml.crism.ratio.column_ratio`).
+
+    Candidates of row i: rows of a ``2*half+1`` window (shifted inside the image) except i-1, i,
+    i+1, scanned in increasing row order; the ``n_bland`` highest finite scores win, ties going
+    to the earlier row.  The denominator is summed and divided in float32 in rank order.
+    """
+    h, w, L = cube.shape
+    win = min(2 * half + 1, h)
+    top_s = np.empty(n_bland, np.float64)
+    top_r = np.empty(n_bland, np.int64)
+    den = np.empty(L, np.float32)
+    nb = np.float32(n_bland)
+    for c in range(c0, c1):
+        for i in range(h):
+            for t in range(n_bland):
+                best[i, c, t] = -1
+            o = out[i, c]
+            if not np.isfinite(B[i, c]):
+                for b in range(L):
+                    o[b] = np.nan
+                continue
+            lo = min(max(i - half, 0), h - win)
+            nfound = 0
+            for j in range(lo, lo + win):
+                if abs(j - i) <= 1:
+                    continue
+                s = B[j, c]
+                if not np.isfinite(s):
+                    continue
+                if nfound == n_bland and not s > top_s[n_bland - 1]:
+                    continue
+                pos = min(nfound, n_bland - 1)
+                while pos > 0 and top_s[pos - 1] < s:
+                    top_s[pos] = top_s[pos - 1]
+                    top_r[pos] = top_r[pos - 1]
+                    pos -= 1
+                top_s[pos] = s
+                top_r[pos] = j
+                if nfound < n_bland:
+                    nfound += 1
+            if nfound < n_bland:
+                for b in range(L):
+                    o[b] = np.nan
+                continue
+            first = cube[top_r[0], c]
+            for b in range(L):
+                den[b] = first[b]
+            for t in range(1, n_bland):
+                nxt = cube[top_r[t], c]
+                for b in range(L):
+                    den[b] += nxt[b]
+            x = cube[i, c]
+            for b in range(L):
+                o[b] = x[b] / (den[b] / nb)
+            for t in range(n_bland):
+                best[i, c, t] = top_r[t]
+
+
+def column_ratio_compiled(cube: np.ndarray, B: np.ndarray, half: int, n_bland: int, threads: int):
+    h, w, L = cube.shape
+    out = np.empty((h, w, L), dtype=np.float32)
+    best = np.empty((h, w, n_bland), dtype=np.int64)
+    nthreads = max(1, min(threads, w))
+    step = -(-w // nthreads)
+    spans = [(s, min(s + step, w)) for s in range(0, w, step)]
+
+    def run(se):
+        _ratio_cols(cube, B, se[0], se[1], half, n_bland, out, best)
+
+    if len(spans) > 1:
+        with ThreadPoolExecutor(len(spans)) as ex:
+            list(ex.map(run, spans))
+    else:
+        run(spans[0])
+    return out, best

@@ -15,7 +15,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
-from orbitml.crism.hbm import HBMClassifier
+from orbitml.crism.hbm import HBMClassifier, map_chunks, softmax_rows
 from orbitml.crism.preprocess import despike, minmax_rows
 from orbitml.crism.settings import CrismSettings
 from orbitml.errors import OrbitmlInputError
@@ -225,17 +225,37 @@ class CrismClassifier:
         return S / np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
 
     # ---------------- prediction ----------------
-    def predict_proba(self, X: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order)."""
+    def predict_proba(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
+                      chunk: int = 2048) -> np.ndarray:
+        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order).
+
+        Works on row chunks spread over ``threads`` workers: each chunk goes through every model
+        (band subset, min-max scaling, Student-t, softmax) and the weighted combination while
+        it is in cache; no per-model array of the whole image is built.
+        """
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.wavelengths_.size:
             raise OrbitmlInputError(f"expected spectra on the model's {self.wavelengths_.size} bands, got {X.shape}")
-        Q = self._combine(self._model_probs(self.models_, X))
-        return apply_temperature(Q, self.temperature_) if calibrated else Q
+        K = self.classes_.size
+        out = np.empty((X.shape[0], K))
+        plans = [m.plan() for m in self.models_]
 
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def run(a, b):
+            S = np.zeros((b - a, K))
+            Xa = X[a:b]
+            for i, (m, sub, plan) in enumerate(zip(self.models_, self.subsets_, plans, strict=True)):
+                p = softmax_rows(plan(minmax_rows(Xa[:, sub])))
+                p *= self.weights_[i, m.classes_]
+                S[:, m.classes_] += p
+            S /= np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
+            out[a:b] = apply_temperature(S, self.temperature_) if calibrated else S
+
+        map_chunks(run, X.shape[0], chunk, threads)
+        return out
+
+    def predict(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified)."""
-        Q = self.predict_proba(X)
+        Q = self.predict_proba(X, threads=threads)
         k = Q.argmax(axis=1)
         conf = Q[np.arange(k.size), k]
         codes = self.classes_[k].copy()

@@ -16,7 +16,7 @@ With n_jk pixels, mean xbar_jk and scatter matrix C_jk per (class, image)::
 and the posterior predictive of a new pixel is the multivariate Student-t
 ``t(x | mean_k, scale_k, dof_k)``.  mu0 and S0 are the class-balanced averages of the per-image
 means and covariances.  Prediction evaluates all pixels and all classes at once: one matrix
-product with the stacked inverse Cholesky factors, no loop over pixels.
+product per chunk of pixels with the stacked inverse Cholesky factors, no loop over pixels.
 """
 
 from __future__ import annotations
@@ -66,33 +66,56 @@ def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.n
     return cls, n, means, scat
 
 
-def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,
-                     dof: np.ndarray, chunk: int = 4096, dtype=np.float64, threads: int | None = None) -> np.ndarray:
-    """Log density of K multivariate Student-t distributions at every row of X: ``(n, K)``.
+def softmax_rows(ll: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of log-likelihoods (flat priors), in place."""
+    ll -= ll.max(axis=1, keepdims=True)
+    np.exp(ll, out=ll)
+    ll /= ll.sum(axis=1, keepdims=True)
+    return ll
+
+
+class StudentTPlan:
+    """Precomputed arrays to evaluate K multivariate Student-t log densities on row chunks.
 
     ``chol_inv[k]`` is the inverse of the lower Cholesky factor of scale k, ``logdet_half[k]``
-    the sum of the logs of that factor's diagonal.  Row chunks are spread over ``threads``
-    workers, each running single-threaded BLAS: on shared cores this avoids the stalls of a
-    multi-threaded BLAS team, and the result does not depend on the thread count.
+    the sum of the logs of that factor's diagonal.  One matrix product with the stacked factors
+    gives every class's whitened vector; rows are first centred on the mean of the class means,
+    which keeps float32 products accurate (the per-class shifts are computed in float64).
     """
-    X = np.asarray(X)
-    K, d, _ = chol_inv.shape
-    W = chol_inv.reshape(K * d, d).T.astype(dtype)  # x @ W -> all whitened vectors
-    shift = np.einsum("kij,kj->ki", chol_inv, mean).reshape(-1).astype(dtype)
-    const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
-    E = np.zeros((K * d, K), dtype=dtype)  # block indicator: sums each class's d squares
-    E[np.arange(K * d), np.repeat(np.arange(K), d)] = 1
-    out = np.empty((X.shape[0], K))
+
+    def __init__(self, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray, dof: np.ndarray,
+                 dtype=np.float64):
+        K, d, _ = chol_inv.shape
+        self.K, self.d, self.dtype = K, d, np.dtype(dtype)
+        centre = mean.mean(axis=0)
+        # W[j, k*d + i] = chol_inv[k, i, j]: x @ W holds every class's whitened vector side by side
+        self.W = np.ascontiguousarray(chol_inv.reshape(K * d, d).T, dtype=self.dtype)
+        self.shift = np.einsum("kij,kj->ki", chol_inv, mean - centre).reshape(-1).astype(self.dtype)
+        self.centre = centre.astype(self.dtype)
+        self.dof = np.asarray(dof, dtype=np.float64)
+        self.const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        """``(m, K)`` log densities of the ``(m, d)`` rows (one chunk; BLAS as configured)."""
+        Xc = np.array(rows, dtype=self.dtype, copy=True)
+        Xc -= self.centre
+        Z = Xc @ self.W
+        Z -= self.shift
+        Z3 = Z.reshape(Xc.shape[0], self.K, self.d)
+        m2 = np.einsum("ckd,ckd->ck", Z3, Z3)
+        return self.const - 0.5 * (self.dof + self.d) * np.log1p(m2 / self.dof)
+
+
+def map_chunks(fn, n_rows: int, chunk: int, threads: int | None = None) -> None:
+    """Call ``fn(start, stop)`` on row chunks spread over ``threads`` workers running
+    single-threaded BLAS: on shared cores this avoids the stalls of a multi-threaded BLAS team,
+    and results do not depend on the thread count."""
+    starts = range(0, n_rows, chunk)
+    nthreads = min(threads or max(1, min(4, os.cpu_count() or 1)), len(starts))
 
     def run(s):
-        Z = X[s: s + chunk].astype(dtype, copy=False) @ W
-        Z -= shift
-        Z *= Z
-        m2 = Z @ E
-        out[s: s + chunk] = const - 0.5 * (dof + d) * np.log1p(m2 / dof)
+        fn(s, min(s + chunk, n_rows))
 
-    starts = range(0, X.shape[0], chunk)
-    nthreads = min(threads or max(1, min(4, os.cpu_count() or 1)), len(starts))
     with _single_thread_blas():
         if nthreads > 1:
             with ThreadPoolExecutor(nthreads) as ex:
@@ -100,6 +123,32 @@ def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logd
         else:
             for s in starts:
                 run(s)
+
+
+def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,
+                     dof: np.ndarray, chunk: int = 2048, dtype=np.float64, threads: int | None = None,
+                     prepare=None, n_rows: int | None = None, plan: StudentTPlan | None = None) -> np.ndarray:
+    """Log density of K multivariate Student-t distributions at every row of X: ``(n, K)``.
+
+    See :class:`StudentTPlan`; row chunks run on :func:`map_chunks`.  ``prepare(start, stop)``,
+    when given, returns the ``(stop - start, d)`` rows of a chunk (e.g. gathered bands,
+    normalised) instead of ``X[start:stop]``; ``n_rows`` is then the row count and ``X`` is
+    ignored.
+    """
+    plan = plan or StudentTPlan(mean, chol_inv, logdet_half, dof, dtype)
+    if prepare is None:
+        X = np.asarray(X)
+        n_rows = X.shape[0]
+
+        def prepare(a, b):
+            return X[a:b]
+
+    out = np.empty((n_rows, plan.K))
+
+    def run(a, b):
+        out[a:b] = plan(prepare(a, b))
+
+    map_chunks(run, n_rows, chunk, threads)
     return out
 
 
@@ -172,6 +221,7 @@ class HBMClassifier:
         return self
 
     def _prepare(self) -> None:
+        self.__dict__.pop("_plans", None)
         # single-threaded: small factorisations run faster, and the factors do not depend on the
         # BLAS thread count (the same bits after fit and after load on any machine)
         with _single_thread_blas():
@@ -199,17 +249,20 @@ class HBMClassifier:
             raise OrbitmlInputError(f"expected spectra with {self.n_features_in_} bands, got shape {X.shape}")
         return X
 
-    def predict_log_likelihood(self, X: np.ndarray) -> np.ndarray:
-        X = self._check(X)
-        return student_t_logpdf(X, self.means_, self._chol_inv, self._logdet_half, self.dofs_,
-                                dtype=np.dtype(self.compute_dtype))
+    def plan(self, dtype=None) -> StudentTPlan:
+        """The Student-t evaluation arrays for ``dtype`` (default ``compute_dtype``), cached."""
+        dt = np.dtype(dtype or self.compute_dtype)
+        cache = self.__dict__.setdefault("_plans", {})
+        if dt not in cache:
+            cache[dt] = StudentTPlan(self.means_, self._chol_inv, self._logdet_half, self.dofs_, dt)
+        return cache[dt]
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        ll = self.predict_log_likelihood(X)
-        ll -= ll.max(axis=1, keepdims=True)
-        p = np.exp(ll)
-        p /= p.sum(axis=1, keepdims=True)
-        return p
+    def predict_log_likelihood(self, X: np.ndarray, threads: int | None = None) -> np.ndarray:
+        X = self._check(X)
+        return student_t_logpdf(X, None, None, None, None, threads=threads, plan=self.plan())
+
+    def predict_proba(self, X: np.ndarray, threads: int | None = None) -> np.ndarray:
+        return softmax_rows(self.predict_log_likelihood(X, threads=threads))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_log_likelihood(X), axis=1)]

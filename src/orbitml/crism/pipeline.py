@@ -38,6 +38,68 @@ class CrismResult:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RatioResult:
+    unratioed: np.ndarray  # (rows, cols, bands) float32 after bad values and column spikes
+    ratioed: np.ndarray  # (rows, cols, bands) float32 ratioed and despiked, NaN = no data
+    blandness: np.ndarray  # (rows, cols) float32 log-likelihood, -inf = not usable
+    bad: np.ndarray  # (rows, cols) bool: a bad value among the main bands
+    valid: np.ndarray  # (rows, cols) bool: ratioed spectrum finite in every band
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, settings,
+               source: str | None = None, progress: Callable[[str], None] | None = None,
+               threads: int | None = None) -> RatioResult:
+    """Bad values -> column spikes -> blandness -> column ratioing -> despiking.
+
+    ``X`` is a ``(rows, cols, bands)`` cube with its wavelength table (nm); ``main`` flags the
+    bands used for statistics and bad-pixel flags (the 248 main bands).  A float32 C-ordered
+    ``X`` is modified in place.  The bland model's bands are matched by wavelength among the
+    main bands.
+    """
+    say = progress or (lambda m: None)
+    s = settings
+    t: dict[str, float] = {}
+    main = np.asarray(main, dtype=bool)
+    wl = np.asarray(wavelengths, dtype=float)
+    h, w, nb = X.shape
+    main_idx = np.flatnonzero(main)
+    bidx, _ = cb.match_bands(wl[main_idx], bland.wavelengths_, tol_nm=4.0, source=source)
+    bidx = main_idx[bidx]
+    t0 = time.perf_counter()
+    X, bad = mask_bad_values(X, main=main, copy=False, threads=threads)
+    t["bad_values"] = time.perf_counter() - t0
+    say("column spike removal")
+    t0 = time.perf_counter()
+    X, _ = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
+                                copy=False, threads=threads)
+    t["column_spikes"] = time.perf_counter() - t0
+    say("blandness")
+    t0 = time.perf_counter()
+    flat = X.reshape(-1, nb)
+    score = np.full(h * w, -np.inf, dtype=np.float32)
+    good = np.flatnonzero(~bad.ravel())
+    if good.size:
+        score[good] = bland.score_pixels(flat, bidx, good, dtype=s.compute_dtype, threads=threads)
+    blandness = score.reshape(h, w)
+    t["blandness"] = time.perf_counter() - t0
+    say("column ratioing")
+    t0 = time.perf_counter()
+    ratioed, _ = column_ratio(X, blandness, half=s.ratio_half_window, n_bland=s.ratio_n_bland, threads=threads)
+    t["ratio"] = time.perf_counter() - t0
+    say("despiking")
+    t0 = time.perf_counter()
+    valid = np.isfinite(ratioed).all(axis=2)
+    R = ratioed.reshape(-1, nb)
+    vflat = valid.ravel()
+    if vflat.any():
+        despike(R, s.despike_passes, stat_bands=main, copy=False, threads=threads,
+                rows=None if vflat.all() else vflat)
+    t["despike"] = time.perf_counter() - t0
+    return RatioResult(unratioed=X, ratioed=ratioed, blandness=blandness, bad=bad, valid=valid, timings=t)
+
+
 def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None = None):
     """Product band indices for the model's main bands plus any 2.807-3.477 um bands present."""
     idx, n_fill = cb.match_bands(product_wl, model_wl, source=source)
@@ -67,38 +129,11 @@ def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source:
     nm = clf.wavelengths_.size
     main = np.zeros(wl.size, bool)
     main[:nm] = True
-    t0 = time.perf_counter()
-    X, bad = mask_bad_values(cube[:, :, idx], main=main, copy=False)
-    t["bad_values"] = time.perf_counter() - t0
-    say("column spike removal")
-    t0 = time.perf_counter()
-    X, _ = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
-                                copy=False, threads=threads)
-    t["column_spikes"] = time.perf_counter() - t0
-    say("blandness")
-    t0 = time.perf_counter()
-    bidx, _ = cb.match_bands(wl[:nm], bland.wavelengths_, tol_nm=4.0, source=source)
-    flat = X.reshape(-1, wl.size)
-    score = np.full(h * w, -np.inf)
-    good = ~bad.ravel()
-    if good.any():
-        from orbitml.crism.preprocess import normr
-
-        score[good] = bland.hbm_.predict_log_likelihood(normr(flat[good][:, bidx]))[:, 0]
-    blandness = score.reshape(h, w)
-    t["blandness"] = time.perf_counter() - t0
-    say("column ratioing")
-    t0 = time.perf_counter()
-    ratioed, _ = column_ratio(X, blandness, half=s.ratio_half_window, n_bland=s.ratio_n_bland)
-    t["ratio"] = time.perf_counter() - t0
-    valid = np.isfinite(ratioed).all(axis=2)
-    say("despiking")
-    t0 = time.perf_counter()
+    pre = ratio_cube(cube[:, :, idx], wl, main, bland, s, source=source, progress=say, threads=threads)
+    X, ratioed, blandness, valid = pre.unratioed, pre.ratioed, pre.blandness, pre.valid
+    t.update(pre.timings)
     R = ratioed.reshape(-1, wl.size)
     vflat = valid.ravel()
-    if vflat.any():
-        R[vflat], _ = despike(R[vflat], s.despike_passes, stat_bands=main, copy=False, threads=threads)
-    t["despike"] = time.perf_counter() - t0
     say("classification")
     t0 = time.perf_counter()
     class_map = np.full(h * w, CLASS_NODATA, dtype=np.int16)
@@ -117,7 +152,7 @@ def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source:
                                        s.region_dilation)
     t["regions"] = time.perf_counter() - t0
     return CrismResult(class_map=class_map, confidence=conf, ratioed=ratioed, unratioed=X,
-                       blandness=blandness.astype(np.float32), wavelengths=wl, regions=regions,
+                       blandness=blandness, wavelengths=wl, regions=regions,
                        region_map=region_map, timings=t, notes=notes)
 
 

@@ -29,7 +29,8 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def mask_bad_values(X: np.ndarray, main: np.ndarray | None = None, copy: bool = True):
+def mask_bad_values(X: np.ndarray, main: np.ndarray | None = None, copy: bool = True,
+                    threads: int | None = None, engine: str = "auto"):
     """Replace bad values (> 1e3, non-finite, 65535) by the mean of the good ones.
 
     Returns ``(X, bad_pixel)``: ``bad_pixel`` (shape ``X.shape[:-1]``) flags spectra with a bad
@@ -37,6 +38,13 @@ def mask_bad_values(X: np.ndarray, main: np.ndarray | None = None, copy: bool = 
     excluded from ratioing and classification.
     """
     X = np.array(X, dtype=np.float32, copy=copy)
+    if X.size and X.flags.c_contiguous and _use_compiled(engine, X.dtype, ()):
+        from orbitml.crism._kernels import mask_bad_compiled
+
+        X2 = X.reshape(-1, X.shape[-1])
+        m = np.ones(X.shape[-1], bool) if main is None else np.asarray(main, dtype=bool)
+        bad_main = mask_bad_compiled(X2, BAD_ABOVE, m, threads or default_threads())
+        return X, bad_main.reshape(X.shape[:-1])
     bad = ~np.isfinite(X)
     with np.errstate(invalid="ignore"):
         bad |= (X > BAD_ABOVE) | (X == CRISM_NODATA)
@@ -229,7 +237,7 @@ def medfilt1(X: np.ndarray, k: int, chunk: int = 128, threads: int | None = None
 
 def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None = None,
             copy: bool = True, threads: int | None = None, chunk: int = 128,
-            engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+            engine: str = "auto", rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel spike removal in passes of (window, sigma), crism_ml style.
 
     In each pass, ``d = |x - median_k(x)|``; a sample is a spike when ``d`` exceeds the mean over
@@ -237,8 +245,9 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
     standard deviation (both over ``stat_bands``, default all bands); spikes take the median.
     Returns ``(X, n_replaced_per_pixel)``.
 
-    Spectra should be finite (the pipeline passes only valid pixels); a spectrum with a
-    non-finite value gets non-finite statistics, which are left out of the threshold.
+    Spectra should be finite; a spectrum with a non-finite value gets non-finite statistics,
+    which are left out of the threshold.  ``rows`` (indices into the spectra flattened to 2-D)
+    restricts the work and the statistics to those spectra, in place, without gathering them.
 
     Each pass runs in two sweeps over cache-sized row blocks: the first computes the running
     median and the per-spectrum statistics of ``d`` while the block is in cache, the second
@@ -251,6 +260,18 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
     X2 = np.ascontiguousarray(X.reshape(-1, shape[-1]))
     copied = not np.shares_memory(X2, X)
     n, L = X2.shape
+    if rows is not None:
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        if not _use_compiled(engine, X2.dtype, [k for k, _ in passes]):
+            sub, nsub = despike(X2[rows], passes, stat_bands, copy=False, threads=threads, chunk=chunk,
+                                engine="numpy")
+            X2[rows] = sub
+            nrep = np.zeros(n, dtype=np.int32)
+            nrep[rows] = nsub
+            if copied:
+                X[...] = X2.reshape(shape)
+            return X, nrep.reshape(shape[:-1])
     nrep = np.zeros(n, dtype=np.int32)
     if n == 0:
         return X, nrep.reshape(shape[:-1])
@@ -262,7 +283,7 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
         from orbitml.crism._kernels import despike_compiled
 
         mask = np.ones(L, bool) if sel is None else sel
-        nrep = despike_compiled(X2, passes, mask, threads or default_threads())
+        nrep = despike_compiled(X2, passes, mask, threads or default_threads(), rows)
         if copied:
             X[...] = X2.reshape(shape)
         return X, nrep.reshape(shape[:-1])

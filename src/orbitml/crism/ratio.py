@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from orbitml.crism import bands as cb
-from orbitml.crism.hbm import HBMClassifier
+from orbitml.crism.hbm import HBMClassifier, student_t_logpdf
 from orbitml.crism.preprocess import medfilt1, normr
 from orbitml.errors import OrbitmlInputError
 
@@ -62,6 +62,32 @@ class BlandModel:
         """Blandness (log-likelihood) of spectra on the fitted wavelength table, shape (n,)."""
         return self.hbm_.predict_log_likelihood(normr(np.asarray(X)[:, self.band_index_]))[:, 0]
 
+    def score_pixels(self, flat: np.ndarray, bands: np.ndarray, rows: np.ndarray | None = None,
+                     dtype: str = "float32", threads: int | None = None) -> np.ndarray:
+        """Blandness of ``flat[rows][:, bands]`` (``bands`` matched to :attr:`wavelengths_`).
+
+        Works chunk by chunk (gather, L2-normalise, Student-t) without copying the selected
+        spectra first; ``dtype`` is the arithmetic of the Student-t evaluation.
+        """
+        flat = np.asarray(flat)
+        bands = np.asarray(bands)
+        if bands.size != self.band_index_.size:
+            raise OrbitmlInputError(f"the bland model needs {self.band_index_.size} bands, got {bands.size}")
+        rows = np.arange(flat.shape[0]) if rows is None else np.asarray(rows)
+        dt = np.dtype(dtype)
+        inv_sqrt_d = 1.0 / np.sqrt(bands.size)
+
+        def prepare(a, b):
+            Y = flat[np.ix_(rows[a:b], bands)].astype(dt, copy=False)
+            nrm = np.sqrt(np.einsum("ij,ij->i", Y, Y))
+            ok = nrm > 0
+            Y[ok] /= nrm[ok, None]
+            Y[~ok] = inv_sqrt_d  # an all-zero spectrum normalises to the constant unit vector
+            return Y
+
+        return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare, n_rows=rows.size,
+                                plan=self.hbm_.plan(dt))[:, 0]
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"bland_band_index": self.band_index_, "bland_wavelengths": self.wavelengths_,
                 **self.hbm_.to_arrays("bland_")}
@@ -86,13 +112,19 @@ def candidate_rows(h: int, half: int = HALF_WINDOW) -> np.ndarray:
 
 
 def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDOW, n_bland: int = N_BLAND,
-                 chunk_rows: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                 chunk_rows: int = 4, threads: int | None = None,
+                 engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Ratio a ``(rows, cols, bands)`` cube by the mean of the ``n_bland`` blandest same-column pixels.
 
     ``blandness`` is ``(rows, cols)``, ``-inf`` for pixels that must not be used (bad pixels).
     Returns ``(ratioed, denominator_rows)``: ratioed spectra (NaN where the pixel is bad or
-    fewer than ``n_bland`` usable candidates exist) and the chosen rows, ``(rows, cols, n_bland)``.
+    fewer than ``n_bland`` usable candidates exist) and the chosen rows, ``(rows, cols, n_bland)``
+    (-1 where the pixel is not ratioed).  Ties in blandness go to the earlier row.  ``engine``
+    picks the compiled kernel (default when numba is installed) or the vectorised numpy code;
+    both give the same result.
     """
+    from orbitml.crism.preprocess import _use_compiled, default_threads
+
     cube = np.asarray(cube)
     h, w, b = cube.shape
     B = np.asarray(blandness, dtype=np.float64)
@@ -100,6 +132,13 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
         raise OrbitmlInputError(f"blandness shape {B.shape} does not match the cube {cube.shape[:2]}")
     if h < 4:
         raise OrbitmlInputError(f"column ratioing needs at least 4 rows, got {h}")
+    if n_bland < 1:
+        raise OrbitmlInputError(f"n_bland must be at least 1, got {n_bland}")
+    if _use_compiled(engine, cube.dtype, ()):
+        from orbitml.crism._kernels import column_ratio_compiled
+
+        return column_ratio_compiled(np.ascontiguousarray(cube), np.ascontiguousarray(B), half, n_bland,
+                                     threads or default_threads())
     cand = candidate_rows(h, half)  # (h, win)
     win = cand.shape[1]
     # candidates along the last (contiguous) axis: (cols, rows, win)
@@ -129,4 +168,5 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
             np.divide(cube[s:e], den, out=out[s:e])
     bad = ~ok
     out[bad] = np.nan
+    best[bad] = -1
     return out, best
