@@ -352,14 +352,15 @@ def _ratio_cols(cube, B, c0, c1, half, n_bland, out, best):  # pragma: no cover 
 
     Candidates of row i: rows of a ``2*half+1`` window (shifted inside the image) except i-1, i,
     i+1, scanned in increasing row order; the ``n_bland`` highest finite scores win, ties going
-    to the earlier row.  The denominator is summed and divided in float32 in rank order.
+    to the earlier row.  The denominator is summed in float32 in rank order and scaled by
+    ``1 / n_bland``; the pixel is divided by it (the numpy engine does the same operations).
     """
     h, w, L = cube.shape
     win = min(2 * half + 1, h)
     top_s = np.empty(n_bland, np.float64)
     top_r = np.empty(n_bland, np.int64)
     den = np.empty(L, np.float32)
-    nb = np.float32(n_bland)
+    inv_n = np.float32(1.0 / n_bland)
     for c in range(c0, c1):
         for i in range(h):
             for t in range(n_bland):
@@ -401,7 +402,7 @@ def _ratio_cols(cube, B, c0, c1, half, n_bland, out, best):  # pragma: no cover 
                     den[b] += nxt[b]
             x = cube[i, c]
             for b in range(L):
-                o[b] = x[b] / (den[b] / nb)
+                o[b] = x[b] / (den[b] * inv_n)
             for t in range(n_bland):
                 best[i, c, t] = top_r[t]
 
@@ -423,3 +424,43 @@ def column_ratio_compiled(cube: np.ndarray, B: np.ndarray, half: int, n_bland: i
     else:
         run(spans[0])
     return out, best
+
+
+# --- column means for column-spike removal --------------------------------------------------------
+
+@njit(nogil=True, cache=True)
+def _column_sums(cube, valid, r0, r1, acc, cnt):  # pragma: no cover - compiled
+    """Add the spectra of valid pixels in rows ``r0:r1`` to per-column sums (float64)."""
+    h, w, L = cube.shape
+    for i in range(r0, r1):
+        for c in range(w):
+            if valid[i, c]:
+                x = cube[i, c]
+                a = acc[c]
+                for b in range(L):
+                    a[b] += x[b]
+                cnt[c] += 1
+
+
+def column_means_compiled(cube: np.ndarray, valid: np.ndarray, threads: int) -> np.ndarray:
+    """Mean spectrum of the valid pixels of each column: ``(cols, bands)`` float32."""
+    h, w, L = cube.shape
+    nthreads = max(1, min(threads, h))
+    step = -(-h // nthreads)
+    parts = []
+
+    def run(r0):
+        acc = np.zeros((w, L))
+        cnt = np.zeros(w)
+        _column_sums(cube, valid, r0, min(r0 + step, h), acc, cnt)
+        parts.append((acc, cnt))
+
+    starts = list(range(0, h, step))
+    if len(starts) > 1:
+        with ThreadPoolExecutor(len(starts)) as ex:
+            list(ex.map(run, starts))
+    else:
+        run(0)
+    acc = sum(p[0] for p in parts)
+    cnt = sum(p[1] for p in parts)
+    return (acc / np.maximum(cnt, 1.0)[:, None]).astype(np.float32)

@@ -80,7 +80,9 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
     flat = X.reshape(-1, nb)
     score = np.full(h * w, -np.inf, dtype=np.float32)
     good = np.flatnonzero(~bad.ravel())
-    if good.size:
+    if good.size == h * w:
+        score[:] = bland.score_pixels(flat, bidx, dtype=s.compute_dtype, threads=threads)
+    elif good.size:
         score[good] = bland.score_pixels(flat, bidx, good, dtype=s.compute_dtype, threads=threads)
     blandness = score.reshape(h, w)
     t["blandness"] = time.perf_counter() - t0

@@ -325,7 +325,8 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
 
 def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
                          stat_bands: np.ndarray | None = None, valid: np.ndarray | None = None,
-                         copy: bool = True, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         copy: bool = True, threads: int | None = None,
+                         engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Column spike removal on a ``(rows, cols, bands)`` cube.
 
     Each column's mean spectrum (over ``valid`` pixels) is compared with its ``size``-band
@@ -337,7 +338,11 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
     h, w, b = cube.shape
     sel = np.ones(b, bool) if stat_bands is None else np.asarray(stat_bands, dtype=bool)
     if valid is None:
-        col = cube.mean(axis=0)
+        valid = np.ones((h, w), bool)
+    if h and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+        from orbitml.crism._kernels import column_means_compiled
+
+        col = column_means_compiled(cube, np.ascontiguousarray(valid, dtype=bool), threads or default_threads())
     else:
         v = np.asarray(valid, dtype=np.float32)[..., None]
         # row-by-row accumulation: the same additions in the same order as ``(cube * v).sum(0)``

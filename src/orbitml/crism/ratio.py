@@ -73,16 +73,22 @@ class BlandModel:
         bands = np.asarray(bands)
         if bands.size != self.band_index_.size:
             raise OrbitmlInputError(f"the bland model needs {self.band_index_.size} bands, got {bands.size}")
+        all_rows = rows is None
         rows = np.arange(flat.shape[0]) if rows is None else np.asarray(rows)
         dt = np.dtype(dtype)
         inv_sqrt_d = 1.0 / np.sqrt(bands.size)
 
         def prepare(a, b):
-            Y = flat[np.ix_(rows[a:b], bands)].astype(dt, copy=False)
+            if all_rows:
+                Y = np.take(flat[a:b], bands, axis=1).astype(dt, copy=False)
+            else:
+                Y = flat[np.ix_(rows[a:b], bands)].astype(dt, copy=False)
             nrm = np.sqrt(np.einsum("ij,ij->i", Y, Y))
-            ok = nrm > 0
-            Y[ok] /= nrm[ok, None]
-            Y[~ok] = inv_sqrt_d  # an all-zero spectrum normalises to the constant unit vector
+            zero = nrm == 0
+            nrm[zero] = 1.0
+            Y /= nrm[:, None]
+            if zero.any():
+                Y[zero] = inv_sqrt_d  # an all-zero spectrum normalises to the constant unit vector
             return Y
 
         return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare, n_rows=rows.size,
@@ -163,7 +169,7 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
         den = flat.take(flat_idx[s:e, :, 0], axis=0).astype(np.float32, copy=False)
         for t in range(1, n_bland):
             den += flat.take(flat_idx[s:e, :, t], axis=0)
-        den /= n_bland
+        den *= np.float32(1.0 / n_bland)
         with np.errstate(divide="ignore", invalid="ignore"):
             np.divide(cube[s:e], den, out=out[s:e])
     bad = ~ok
