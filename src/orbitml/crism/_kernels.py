@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - the numpy fallback is tested directly
         return wrap
 
 
-BLOCK = 64  # pixels per block for the truncated end windows (vectorised across pixels)
+BLOCK = 128  # pixels per block for the truncated end windows (vectorised across pixels)
 
 
 def median_tables(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -169,45 +169,64 @@ def _deviation_stats(x, med, w, buf):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def _sweep(X, idx, start, stop, r, comps, offs, mode, w, thr, s1, s2, dmax, nrep, out):  # pragma: no cover
-    """One pass over spectra ``X[idx[start:stop]]`` in blocks.
+def _sweep(X, idx, start, stop, rp, comps_p, offs_p, flag, thr, nrep,
+           rs, comps_s, offs_s, w, s1, s2, dmax, out):  # pragma: no cover - compiled
+    """One sweep over spectra ``X[idx[start:stop]]`` in blocks of :data:`BLOCK`.
 
-    mode 0: per-pixel deviation statistics into ``s1``, ``s2``, ``dmax``;
-    mode 1: replace samples deviating by more than ``thr`` with the median, count into ``nrep``;
-    mode 2: write the running medians into ``out``.
+    With ``rp >= 0``, first replace, in spectra with ``flag`` set, samples deviating from their
+    running median (radius ``rp``) by more than ``thr``, counting into ``nrep``.  Then, with
+    ``rs >= 0``, compute running medians of radius ``rs`` on the (updated) spectra: into
+    ``out`` when it has rows, else per-spectrum deviation statistics into ``s1``, ``s2``,
+    ``dmax``.  Fusing one pass's replacement with the next pass's statistics reads each
+    spectrum once for both.
     """
     L = X.shape[1]
-    rr = max(r, 1)
+    rr = max(rp, rs, 1)
     E = np.empty((2 * rr, BLOCK), np.float32)
     V = np.empty((2 * rr + 1, BLOCK), np.float32)
     ML = np.empty((rr, BLOCK), np.float32)
     MR = np.empty((rr, BLOCK), np.float32)
     med = np.empty(L, np.float32)
     buf = np.empty(L, np.float32)
+    write = out.shape[0] > 0
     for i0 in range(start, stop, BLOCK):
         P = min(BLOCK, stop - i0)
-        if r > 0:
-            _edge_medians(X, idx, i0, P, r, comps, offs, E, V, ML, MR)
-        for p in range(P):
-            j = idx[i0 + p]
-            x = X[j]
-            _row_medians(x, r, ML, MR, p, med)
-            if mode == 0:
-                a, b2, m = _deviation_stats(x, med, w, buf)
-                s1[j] = a
-                s2[j] = b2
-                dmax[j] = m
-            elif mode == 1:
-                cnt = 0
-                for b in range(L):
-                    spike = abs(med[b] - x[b]) > thr
-                    x[b] = med[b] if spike else x[b]
-                    cnt += spike
-                nrep[j] += cnt
-            else:
-                o = out[j]
-                for b in range(L):
-                    o[b] = med[b]
+        if rp >= 0:
+            flagged = False
+            for p in range(P):
+                if flag[idx[i0 + p]]:
+                    flagged = True
+                    break
+            if flagged:
+                if rp > 0:
+                    _edge_medians(X, idx, i0, P, rp, comps_p, offs_p, E, V, ML, MR)
+                for p in range(P):
+                    j = idx[i0 + p]
+                    if flag[j]:
+                        x = X[j]
+                        _row_medians(x, rp, ML, MR, p, med)
+                        cnt = 0
+                        for b in range(L):
+                            spike = abs(med[b] - x[b]) > thr
+                            x[b] = med[b] if spike else x[b]
+                            cnt += spike
+                        nrep[j] += cnt
+        if rs >= 0:
+            if rs > 0:
+                _edge_medians(X, idx, i0, P, rs, comps_s, offs_s, E, V, ML, MR)
+            for p in range(P):
+                j = idx[i0 + p]
+                x = X[j]
+                _row_medians(x, rs, ML, MR, p, med)
+                if write:
+                    o = out[j]
+                    for b in range(L):
+                        o[b] = med[b]
+                else:
+                    a, b2, m = _deviation_stats(x, med, w, buf)
+                    s1[j] = a
+                    s2[j] = b2
+                    dmax[j] = m
 
 
 def _parallel(fn, idx: np.ndarray, threads: int, *args) -> None:
@@ -229,14 +248,13 @@ def medfilt_compiled(X2: np.ndarray, k: int, threads: int) -> np.ndarray:
     """Running median (odd window ``k <= 2 * MAX_RADIUS + 1``, truncated) of the rows of a
     C-contiguous float32 array."""
     comps, offs = median_tables(k)
-    idx = np.arange(X2.shape[0], dtype=np.int64)
+    n, L = X2.shape
+    idx = np.arange(n, dtype=np.int64)
     out = np.empty_like(X2)
-    w = np.ones(X2.shape[1], np.float32)
-    z = np.empty(0)
-    zf = np.empty(0, np.float32)
-    zi = np.empty(0, np.int32)
-    _parallel(lambda s, e: _sweep(X2, idx, s, e, k // 2, comps, offs, 2, w, np.float32(0), z, z, zf, zi, out),
-              idx, threads)
+    w = np.ones(L, np.float32)
+    z, zf, zi, zu = np.empty(0), np.empty(0, np.float32), np.empty(0, np.int32), np.empty(0, np.uint8)
+    _parallel(lambda s, e: _sweep(X2, idx, s, e, -1, comps, offs, zu, np.float32(0), zi,
+                                  k // 2, comps, offs, w, z, z, zf, out), idx, threads)
     return out
 
 
@@ -245,12 +263,11 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int,
     """Despike the rows of a C-contiguous float32 array in place; returns replacements per row.
 
     ``rows`` (default all) are the rows to despike and to take statistics from; the others are
-    left as they are.
-
-    The threshold of a pass is the mean over spectra of the per-spectrum mean of ``|x - median|``
-    plus sigma times the mean per-spectrum standard deviation (ddof 1), both over ``sel``; spectra
-    with a non-finite statistic are left out of those means.  Only spectra whose largest
-    deviation exceeds the threshold are revisited to replace samples.
+    left as they are.  The threshold of a pass is the mean over spectra of the per-spectrum
+    mean of ``|x - median|`` plus sigma times the mean per-spectrum standard deviation (ddof
+    1), both over ``sel``; spectra with a non-finite statistic are left out of those means.
+    Only spectra whose largest deviation exceeds the threshold are revisited to replace
+    samples, in the same sweep as the next pass's statistics.
     """
     n, L = X2.shape
     nrep = np.zeros(n, dtype=np.int32)
@@ -260,23 +277,30 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int,
     s1 = np.empty(n)
     s2 = np.empty(n)
     dmax = np.empty(n, dtype=np.float32)
-    dummy = np.empty((0, L), np.float32)
+    flag = np.zeros(n, dtype=np.uint8)
+    no_out = np.empty((0, L), np.float32)
+    prev = None  # (radius, comps, offs, threshold) of the pass whose replacement is pending
     for k, sigma in passes:
         r = int(k) // 2
         comps, offs = median_tables(int(k))
-        _parallel(lambda s, e, r=r, comps=comps, offs=offs: _sweep(
-            X2, idx, s, e, r, comps, offs, 0, w, np.float32(0), s1, s2, dmax, nrep, dummy), idx, threads)
+        rp, cp, op, thr_p = prev if prev is not None else (-1, comps, offs, np.float32(np.inf))
+        _parallel(lambda s, e, r=r, comps=comps, offs=offs, rp=rp, cp=cp, op=op, thr_p=thr_p: _sweep(
+            X2, idx, s, e, rp, cp, op, flag, thr_p, nrep, r, comps, offs, w, s1, s2, dmax, no_out), idx, threads)
         mean = s1[idx] / ns
         var = (s2[idx] - ns * mean * mean) / max(ns - 1, 1)
         std = np.sqrt(np.maximum(var, 0.0))
         ok = np.isfinite(mean) & np.isfinite(std)
-        if not ok.any():
-            continue
-        thr = np.float32(mean[ok].mean() + sigma * std[ok].mean())
-        todo = idx[dmax[idx] > thr]
+        thr = np.float32(mean[ok].mean() + sigma * std[ok].mean()) if ok.any() else np.float32(np.inf)
+        flag[:] = 0
+        flag[idx[dmax[idx] > thr]] = 1
+        prev = (r, comps, offs, thr)
+    if prev is not None:
+        todo = np.flatnonzero(flag).astype(np.int64)
         if todo.size:
-            _parallel(lambda s, e, r=r, comps=comps, offs=offs, thr=thr, todo=todo: _sweep(
-                X2, todo, s, e, r, comps, offs, 1, w, thr, s1, s2, dmax, nrep, dummy), todo, threads)
+            rp, cp, op, thr_p = prev
+            z, zf = np.empty(0), np.empty(0, np.float32)
+            _parallel(lambda s, e: _sweep(X2, todo, s, e, rp, cp, op, flag, thr_p, nrep, -1, cp, op, w, z, z, zf,
+                                          no_out), todo, threads)
     return nrep
 
 
@@ -464,3 +488,54 @@ def column_means_compiled(cube: np.ndarray, valid: np.ndarray, threads: int) -> 
     acc = sum(p[0] for p in parts)
     cnt = sum(p[1] for p in parts)
     return (acc / np.maximum(cnt, 1.0)[:, None]).astype(np.float32)
+
+
+# --- blandness: gather, L2-normalise and centre in one pass ------------------------------------
+
+@njit(nogil=True, cache=True)
+def _normalise_rows(flat, rows, a, b, bands, centre, out):  # pragma: no cover - compiled
+    """``out[i - a] = flat[rows[i], bands] / ||flat[rows[i], bands]|| - centre`` for ``a <= i < b``
+    (an all-zero spectrum becomes the constant unit vector, as in Matlab's ``normr``)."""
+    d = bands.shape[0]
+    inv_sqrt_d = np.float32(1.0 / np.sqrt(d))
+    for i in range(a, b):
+        src = flat[rows[i]]
+        dst = out[i - a]
+        ss = np.float32(0.0)
+        for q in range(d):
+            v = src[bands[q]]
+            dst[q] = v
+            ss += v * v
+        if ss > 0:
+            inv = np.float32(1.0) / np.sqrt(ss)
+            for q in range(d):
+                dst[q] = dst[q] * inv - centre[q]
+        else:
+            for q in range(d):
+                dst[q] = inv_sqrt_d - centre[q]
+
+
+@njit(nogil=True, cache=True)
+def _column_spike_medians(cube, cols, bands, r, out):  # pragma: no cover - compiled
+    """``out[p, i]`` = median of ``cube[i, cols[p], bands[p] - r : bands[p] + r + 1]`` (window
+    truncated at the band ends; an even count gives the mean of the two middle values)."""
+    h, w, L = cube.shape
+    win = np.empty(2 * r + 1, np.float32)
+    for p in range(cols.shape[0]):
+        c = cols[p]
+        lo = max(0, bands[p] - r)
+        hi = min(L, bands[p] + r + 1)
+        m = hi - lo
+        for i in range(h):
+            x = cube[i, c]
+            for q in range(m):  # insertion sort of the window
+                v = x[lo + q]
+                t = q
+                while t > 0 and win[t - 1] > v:
+                    win[t] = win[t - 1]
+                    t -= 1
+                win[t] = v
+            if m % 2:
+                out[p, i] = win[m // 2]
+            else:
+                out[p, i] = (win[m // 2 - 1] + win[m // 2]) * np.float32(0.5)

@@ -98,17 +98,19 @@ class StudentTPlan:
         self.blocks = np.linspace(0, d, 4).round().astype(int) if K == 1 and d >= 96 else None
         self.const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
 
-    def __call__(self, rows: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    def __call__(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
         """``(m, K)`` log densities of the ``(m, d)`` rows (one chunk; BLAS as configured).
 
-        ``overwrite=True`` lets a C-ordered array of the plan's dtype be used as scratch.
+        ``overwrite=True`` lets a C-ordered array of the plan's dtype be used as scratch;
+        ``centred=True`` says the rows already had :attr:`centre` subtracted.
         """
         rows = np.asarray(rows)
         if overwrite and rows.dtype == self.dtype and rows.flags.c_contiguous:
             Xc = rows
         else:
             Xc = np.array(rows, dtype=self.dtype, copy=True)
-        Xc -= self.centre
+        if not centred:
+            Xc -= self.centre
         if self.blocks is None:
             Z = Xc @ self.W
         else:
@@ -143,13 +145,15 @@ def map_chunks(fn, n_rows: int, chunk: int, threads: int | None = None) -> None:
 
 def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,
                      dof: np.ndarray, chunk: int = 2048, dtype=np.float64, threads: int | None = None,
-                     prepare=None, n_rows: int | None = None, plan: StudentTPlan | None = None) -> np.ndarray:
+                     prepare=None, n_rows: int | None = None, plan: StudentTPlan | None = None,
+                     centred: bool = False) -> np.ndarray:
     """Log density of K multivariate Student-t distributions at every row of X: ``(n, K)``.
 
     See :class:`StudentTPlan`; row chunks run on :func:`map_chunks`.  ``prepare(start, stop)``,
     when given, returns the ``(stop - start, d)`` rows of a chunk (e.g. gathered bands,
     normalised) instead of ``X[start:stop]``, as a new array the evaluation may overwrite;
-    ``n_rows`` is then the row count and ``X`` is ignored.
+    ``n_rows`` is then the row count and ``X`` is ignored; ``centred`` says ``prepare`` already
+    subtracted ``plan.centre``.
     """
     plan = plan or StudentTPlan(mean, chol_inv, logdet_half, dof, dtype)
     owned = prepare is not None
@@ -163,7 +167,7 @@ def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logd
     out = np.empty((n_rows, plan.K))
 
     def run(a, b):
-        out[a:b] = plan(prepare(a, b), overwrite=owned)
+        out[a:b] = plan(prepare(a, b), overwrite=owned, centred=centred)
 
     map_chunks(run, n_rows, chunk, threads)
     return out

@@ -360,6 +360,14 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
     # the running median at band j only involves bands j - r .. j + r: compute it for the flagged
     # (column, band) pairs only (the same window values, so the same medians), then replace
     r = size // 2
+    if flagged.any() and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+        from orbitml.crism._kernels import _column_spike_medians
+
+        cj, jj = np.nonzero(flagged)
+        med = np.empty((cj.size, h), np.float32)
+        _column_spike_medians(cube, cj.astype(np.int64), jj.astype(np.int64), r, med)
+        cube[:, cj, jj] = med.T
+        return cube, flagged
     repl = []
     for j in np.flatnonzero(flagged.any(axis=0)):
         cj = np.flatnonzero(flagged[:, j])

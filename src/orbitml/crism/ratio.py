@@ -76,6 +76,20 @@ class BlandModel:
         all_rows = rows is None
         rows = np.arange(flat.shape[0]) if rows is None else np.asarray(rows)
         dt = np.dtype(dtype)
+        plan = self.hbm_.plan(dt)
+        from orbitml.crism import _kernels
+
+        if dt == np.float32 and flat.dtype == np.float32 and flat.flags.c_contiguous and _kernels.AVAILABLE:
+            b_idx = bands.astype(np.int64)
+            r_idx = rows.astype(np.int64)
+
+            def prepare(a, b):
+                Y = np.empty((b - a, b_idx.size), np.float32)
+                _kernels._normalise_rows(flat, r_idx, a, b, b_idx, plan.centre, Y)
+                return Y
+
+            return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare,
+                                    n_rows=rows.size, plan=plan, centred=True)[:, 0]
         inv_sqrt_d = 1.0 / np.sqrt(bands.size)
 
         def prepare(a, b):
@@ -92,7 +106,7 @@ class BlandModel:
             return Y
 
         return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare, n_rows=rows.size,
-                                plan=self.hbm_.plan(dt))[:, 0]
+                                plan=plan)[:, 0]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"bland_band_index": self.band_index_, "bland_wavelengths": self.wavelengths_,
