@@ -167,8 +167,13 @@ def test_generated_median_kernels_are_up_to_date():
 
     from orbitml.crism import _netgen
 
-    committed = Path(_netgen.__file__).with_name("_median_nets.py").read_text()
-    assert committed == _netgen.source(), "regenerate: python -m orbitml.crism._netgen > .../_median_nets.py"
+    import hashlib
+
+    from orbitml.crism import _kernels
+
+    path = Path(_netgen.__file__).with_name("_median_nets.py")
+    assert path.read_text() == _netgen.source(), "regenerate: python -m orbitml.crism._netgen > .../_median_nets.py"
+    assert hashlib.sha256(path.read_bytes()).hexdigest()[:16] == _kernels.NETS_DIGEST, "update NETS_DIGEST"
 
 
 @pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=numba_only)])

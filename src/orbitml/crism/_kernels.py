@@ -45,6 +45,11 @@ except ImportError:  # pragma: no cover - the numpy fallback is tested directly
         return wrap
 
 
+# numba's on-disk cache of this module is invalidated when this file changes, not when the
+# generated networks it calls change: this digest of _median_nets.py (checked by a test) makes
+# a regeneration edit this file too
+NETS_DIGEST = "93bc8120a00d1195"
+
 BLOCK = 128  # pixels per block for the truncated end windows (vectorised across pixels)
 
 
