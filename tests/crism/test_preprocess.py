@@ -163,13 +163,10 @@ def test_despike_threshold_ignores_non_finite_spectra(engine):
 
 
 def test_generated_median_kernels_are_up_to_date():
+    import hashlib
     from pathlib import Path
 
-    from orbitml.crism import _netgen
-
-    import hashlib
-
-    from orbitml.crism import _kernels
+    from orbitml.crism import _kernels, _netgen
 
     path = Path(_netgen.__file__).with_name("_median_nets.py")
     assert path.read_text() == _netgen.source(), "regenerate: python -m orbitml.crism._netgen > .../_median_nets.py"
