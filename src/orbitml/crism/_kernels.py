@@ -234,12 +234,12 @@ def _sweep(X, idx, start, stop, rp, comps_p, offs_p, flag, thr, nrep,
                     dmax[j] = m
 
 
-def _parallel(fn, idx: np.ndarray, threads: int, *args) -> None:
-    """Call ``fn(start, stop)`` on contiguous, block-aligned runs of ``idx``, one run per thread."""
-    n = idx.size
-    nthreads = max(1, min(threads, -(-n // BLOCK)))
+def _parallel(fn, n: int, threads: int, align: int = BLOCK) -> None:
+    """Call ``fn(start, stop)`` on contiguous runs of ``range(n)`` (starts multiples of
+    ``align``), one run per thread."""
+    nthreads = max(1, min(threads, -(-n // align)))
     per_thread = -(-n // nthreads)
-    per = -(-per_thread // BLOCK) * BLOCK
+    per = -(-per_thread // align) * align
     spans = [(s, min(s + per, n)) for s in range(0, n, per)]
     if nthreads == 1 or len(spans) == 1:
         for s, e in spans:
@@ -259,7 +259,7 @@ def medfilt_compiled(X2: np.ndarray, k: int, threads: int) -> np.ndarray:
     w = np.ones(L, np.float32)
     z, zf, zi, zu = np.empty(0), np.empty(0, np.float32), np.empty(0, np.int32), np.empty(0, np.uint8)
     _parallel(lambda s, e: _sweep(X2, idx, s, e, -1, comps, offs, zu, np.float32(0), zi,
-                                  k // 2, comps, offs, w, z, z, zf, out), idx, threads)
+                                  k // 2, comps, offs, w, z, z, zf, out), idx.size, threads)
     return out
 
 
@@ -290,7 +290,7 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int,
         comps, offs = median_tables(int(k))
         rp, cp, op, thr_p = prev if prev is not None else (-1, comps, offs, np.float32(np.inf))
         _parallel(lambda s, e, r=r, comps=comps, offs=offs, rp=rp, cp=cp, op=op, thr_p=thr_p: _sweep(
-            X2, idx, s, e, rp, cp, op, flag, thr_p, nrep, r, comps, offs, w, s1, s2, dmax, no_out), idx, threads)
+            X2, idx, s, e, rp, cp, op, flag, thr_p, nrep, r, comps, offs, w, s1, s2, dmax, no_out), idx.size, threads)
         mean = s1[idx] / ns
         var = (s2[idx] - ns * mean * mean) / max(ns - 1, 1)
         std = np.sqrt(np.maximum(var, 0.0))
@@ -305,7 +305,7 @@ def despike_compiled(X2: np.ndarray, passes, sel: np.ndarray, threads: int,
             rp, cp, op, thr_p = prev
             z, zf = np.empty(0), np.empty(0, np.float32)
             _parallel(lambda s, e: _sweep(X2, todo, s, e, rp, cp, op, flag, thr_p, nrep, -1, cp, op, w, z, z, zf,
-                                          no_out), todo, threads)
+                                          no_out), todo.size, threads)
     return nrep
 
 
@@ -356,18 +356,17 @@ def mask_bad_compiled(X2: np.ndarray, above: float, main: np.ndarray, threads: i
     bad_main = np.zeros(n, dtype=np.bool_)
     bad_any = np.zeros(n, dtype=np.bool_)
     m = np.asarray(main, dtype=np.int64)
-    idx = np.arange(n)
-    parts: list[np.ndarray] = []
+    parts: dict[int, np.ndarray] = {}
 
     def scan(s, e):
         acc = np.zeros(2)
         _bad_scan(X2, s, e, np.float32(above), m, bad_main, bad_any, acc)
-        parts.append(acc)
+        parts[s] = acc
 
-    _parallel(scan, idx, threads)
+    _parallel(scan, n, threads)
     if bad_any.any():
-        total = sum(p[0] for p in parts)
-        count = sum(p[1] for p in parts)
+        total = sum(parts[s][0] for s in sorted(parts))  # summed in row order: reproducible
+        count = sum(parts[s][1] for s in sorted(parts))
         fill = np.float32(total / count) if count else np.float32(0.0)
         _bad_fill(X2, np.flatnonzero(bad_any), np.float32(above), fill)
     return bad_main
@@ -440,18 +439,7 @@ def column_ratio_compiled(cube: np.ndarray, B: np.ndarray, half: int, n_bland: i
     h, w, L = cube.shape
     out = np.empty((h, w, L), dtype=np.float32)
     best = np.empty((h, w, n_bland), dtype=np.int64)
-    nthreads = max(1, min(threads, w))
-    step = -(-w // nthreads)
-    spans = [(s, min(s + step, w)) for s in range(0, w, step)]
-
-    def run(se):
-        _ratio_cols(cube, B, se[0], se[1], half, n_bland, out, best)
-
-    if len(spans) > 1:
-        with ThreadPoolExecutor(len(spans)) as ex:
-            list(ex.map(run, spans))
-    else:
-        run(spans[0])
+    _parallel(lambda s, e: _ratio_cols(cube, B, s, e, half, n_bland, out, best), w, threads, align=1)
     return out, best
 
 
@@ -474,24 +462,17 @@ def _column_sums(cube, valid, r0, r1, acc, cnt):  # pragma: no cover - compiled
 def column_means_compiled(cube: np.ndarray, valid: np.ndarray, threads: int) -> np.ndarray:
     """Mean spectrum of the valid pixels of each column: ``(cols, bands)`` float32."""
     h, w, L = cube.shape
-    nthreads = max(1, min(threads, h))
-    step = -(-h // nthreads)
-    parts = []
+    parts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def run(r0):
+    def run(r0, r1):
         acc = np.zeros((w, L))
         cnt = np.zeros(w)
-        _column_sums(cube, valid, r0, min(r0 + step, h), acc, cnt)
-        parts.append((acc, cnt))
+        _column_sums(cube, valid, r0, r1, acc, cnt)
+        parts[r0] = (acc, cnt)
 
-    starts = list(range(0, h, step))
-    if len(starts) > 1:
-        with ThreadPoolExecutor(len(starts)) as ex:
-            list(ex.map(run, starts))
-    else:
-        run(0)
-    acc = sum(p[0] for p in parts)
-    cnt = sum(p[1] for p in parts)
+    _parallel(run, h, threads, align=1)
+    acc = sum(parts[r][0] for r in sorted(parts))  # summed in row order: reproducible
+    cnt = sum(parts[r][1] for r in sorted(parts))
     return (acc / np.maximum(cnt, 1.0)[:, None]).astype(np.float32)
 
 

@@ -378,9 +378,9 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
     return cube, flagged
 
 
-def normr(X: np.ndarray) -> np.ndarray:
+def normr(X: np.ndarray, dtype=np.float64) -> np.ndarray:
     """L2-normalise rows; all-zero rows become the constant unit vector (Matlab convention)."""
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X, dtype=dtype)
     nrm = np.sqrt(np.einsum("ij,ij->i", X, X))
     out = np.empty_like(X)
     ok = nrm > 0

@@ -90,20 +90,12 @@ class BlandModel:
 
             return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare,
                                     n_rows=rows.size, plan=plan, centred=True)[:, 0]
-        inv_sqrt_d = 1.0 / np.sqrt(bands.size)
-
         def prepare(a, b):
             if all_rows:
-                Y = np.take(flat[a:b], bands, axis=1).astype(dt, copy=False)
+                Y = np.take(flat[a:b], bands, axis=1)
             else:
-                Y = flat[np.ix_(rows[a:b], bands)].astype(dt, copy=False)
-            nrm = np.sqrt(np.einsum("ij,ij->i", Y, Y))
-            zero = nrm == 0
-            nrm[zero] = 1.0
-            Y /= nrm[:, None]
-            if zero.any():
-                Y[zero] = inv_sqrt_d  # an all-zero spectrum normalises to the constant unit vector
-            return Y
+                Y = flat[np.ix_(rows[a:b], bands)]
+            return normr(Y, dtype=dt)
 
         return student_t_logpdf(None, None, None, None, None, threads=threads, prepare=prepare, n_rows=rows.size,
                                 plan=plan)[:, 0]
