@@ -30,6 +30,10 @@ SUBAPPS: list[tuple[str, str]] = [
     ("tiles", "orbitml.cli.tiles"),
     ("crism", "orbitml.cli.crism"),
     ("cosmic", "orbitml.cli.cosmic"),
+    ("minmap", "orbitml.cli.minmap"),
+    ("pan2spec", "orbitml.cli.pan2spec"),
+    ("ice", "orbitml.cli.ice"),
+    ("remote", "orbitml.cli.remote"),
 ]
 
 

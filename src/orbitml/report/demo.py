@@ -20,6 +20,9 @@ SECTIONS: list[str] = [
     "orbitml.crism.demo",
     "orbitml.crism.demo_params",
     "orbitml.cosmic.demo",
+    "orbitml.minmap.demo",
+    "orbitml.pan2spec.demo",
+    "orbitml.ice.demo",
 ]
 
 
