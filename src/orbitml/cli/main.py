@@ -11,9 +11,12 @@ import sys
 
 import click
 import typer
+import typer.main
 
 from orbitml import __version__
 from orbitml.errors import OrbitmlInputError
+
+HELP_WIDTH = 120  # help text wraps here, or at the terminal's width when that is wider
 
 app = typer.Typer(
     name="orbitml",
@@ -21,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 # (command name, module holding a typer app called `app`); order = order in --help
@@ -67,24 +71,102 @@ def _register() -> None:
 _register()
 
 
+def _click_classes(name: str) -> tuple[type, ...]:
+    """``name`` (e.g. "ClickException") from click and from the click that typer bundles, where it does."""
+    found = [getattr(click.exceptions, name)]
+    try:
+        bundled = importlib.import_module("typer._click.exceptions")
+        if hasattr(bundled, name):
+            found.append(getattr(bundled, name))
+    except ModuleNotFoundError:
+        pass
+    return tuple(dict.fromkeys(found))
+
+
+_CLICK_ERRORS = _click_classes("ClickException")
+_CLICK_EXIT = (*_click_classes("Exit"), typer.Exit)
+_CLICK_ABORT = (*_click_classes("Abort"), typer.Abort)
+_NO_ARGS = _click_classes("NoArgsIsHelpError")
+
+
+def _plain_arguments(cmd) -> None:
+    """Positional arguments shown as ``PATHS...`` / ``CUBE`` in usage and help, in every command.
+
+    Typer's own display puts required arguments in braces (``{paths}``) and adds the Python
+    annotation (``<list[Path]>``); this names them the way every other command-line tool does.
+    """
+    try:
+        from typer.core import TyperArgument, TyperOption
+    except ImportError:  # older typer: click's display is already plain
+        return
+    import re
+
+    class _Option(TyperOption):
+        def display_type_rich(self, ctx=None):  # <list[str]> -> <str> (the option repeats)
+            shown = super().display_type_rich(ctx)
+            return re.sub(r"<list\[(\w+)\]>", lambda m: f"<{m.group(1).lower()}>", shown) if shown else shown
+
+    class _Argument(TyperArgument):
+        def _usage_display_name(self) -> str:
+            name = self.metavar or self.name.upper()
+            return name if self.required else f"[{name}]"
+
+        def display_type_rich(self, ctx=None) -> str:
+            return ""
+
+    def walk(c) -> None:
+        if hasattr(c, "rich_markup_mode"):
+            c.rich_markup_mode = None
+        for p in getattr(c, "params", []):
+            if isinstance(p, TyperArgument) and not isinstance(p, _Argument):
+                if p.metavar is None:
+                    p.metavar = (p.name or "arg").upper() + ("..." if p.nargs == -1 else "")
+                p.__class__ = _Argument
+            elif isinstance(p, TyperOption) and not isinstance(p, _Option):
+                p.__class__ = _Option
+        for sub in (getattr(c, "commands", None) or {}).values():
+            walk(sub)
+
+    walk(cmd)
+
+
+def _command():
+    import shutil
+
+    cmd = typer.main.get_command(app)
+    _plain_arguments(cmd)
+    width = max(HELP_WIDTH, shutil.get_terminal_size((HELP_WIDTH, 24)).columns)
+    cmd.context_settings = {**(cmd.context_settings or {}), "max_content_width": width, "terminal_width": width}
+    return cmd
+
+
+def _usage_line(exc) -> str:
+    """One line for a command-line parsing mistake: the message and where to find help."""
+    msg = " ".join(str(exc.format_message()).split())
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None and getattr(ctx, "command_path", None) else ""
+    return f"orbitml: error: {msg}{where}"
+
+
 def cli_run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (user errors: one line on stderr, code 2)."""
     try:
-        rv = app(args=argv, standalone_mode=False, prog_name="orbitml")
+        rv = _command().main(args=argv, standalone_mode=False, prog_name="orbitml")
         return int(rv) if isinstance(rv, int) else 0
     except OrbitmlInputError as exc:
         print(f"orbitml: error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _CLICK_EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except (*_CLICK_ABORT, KeyboardInterrupt):
         print("orbitml: interrupted", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        print("orbitml: interrupted", file=sys.stderr)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
+    except _NO_ARGS as exc:  # `orbitml` or `orbitml crism` alone: the help, as asked for
+        ctx = getattr(exc, "ctx", None)
+        print(ctx.get_help() if ctx is not None else str(exc))
+        return 0
+    except _CLICK_ERRORS as exc:
+        print(_usage_line(exc), file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"orbitml: error: {exc.filename}: no such file", file=sys.stderr)
