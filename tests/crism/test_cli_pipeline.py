@@ -7,6 +7,7 @@ import pytest
 import rasterio
 
 from orbitml.cli.main import cli_run
+from orbitml.crism import classes as cc
 from orbitml.crism import matfile as mf
 from orbitml.crism.pipeline import classify_cube
 from orbitml.io import write_scene
@@ -50,7 +51,9 @@ def test_classify_end_to_end(work, capsys):
     assert cli_run(["crism", "classify", str(root / "img.img"), "--model", str(root / "model"), "--out", str(out)]) == 0
     with rasterio.open(out / "class_map.tif") as ds:
         cm = ds.read(1)
-        assert ds.crs is not None and ds.transform.a == 18 and ds.nodata == -1
+        assert ds.crs is not None and ds.transform.a == 18 and ds.nodata == 255
+        assert ds.colormap(1)[0][:3] == (160, 160, 160)
+        assert json.loads(ds.tags()["CLASS_NAMES"])[6] == cc.name(6)
     truth = im["truth"]
     ok = truth > 0
     assert (cm[ok] == truth[ok]).mean() > 0.8
@@ -137,6 +140,6 @@ def test_real_mtrdr_subset(work, tmp_path):
         cm = ds.read(1)
     with rasterio.open(out / "confidence.tif") as ds:
         conf = ds.read(1)
-    valid = cm >= 0
+    valid = cm != 255
     assert valid.mean() > 0.5
     assert np.all((conf[valid] >= 0) & (conf[valid] <= 1))

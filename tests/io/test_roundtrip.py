@@ -130,3 +130,22 @@ def test_make_scene_does_not_copy_data():
     data = np.zeros((2, 4, 5), np.float32)
     sc = make_scene(data, crs=MARS_EQC, nodata=-1.0)
     assert np.shares_memory(sc.data, data)
+
+
+def test_products_leak_no_temporary_or_absolute_path(tmp_path):
+    import rasterio
+
+    from orbitml.io import write_scene
+    from orbitml.scene import make_scene
+
+    sc = make_scene(np.ones((2, 4, 5), np.float32), wavelength=[500.0, 600.0],
+                    attrs={"instrument": "X", "source": str(tmp_path / "deep" / "input.img")})
+    envi = write_scene(sc, tmp_path / "cube.img")
+    hdr = (tmp_path / "cube.hdr").read_text()
+    assert ".tmp" not in hdr and "description = {orbitml cube.img: instrument=X}" in hdr
+    tif = write_scene(sc, tmp_path / "cube.tif")
+    with rasterio.open(tif) as ds:
+        tags = ds.tags()
+    assert tags["ORBITML_SOURCE"] == "input.img"
+    assert not any(str(tmp_path) in v for v in tags.values())
+    assert envi.exists()

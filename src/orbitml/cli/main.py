@@ -148,8 +148,22 @@ def _usage_line(exc) -> str:
     return f"orbitml: error: {msg}{where}"
 
 
+def _quiet_warnings() -> None:
+    """Warnings as one line each (no source lines); a raster without georeferencing is not worth one."""
+    import warnings
+
+    try:
+        from rasterio.errors import NotGeoreferencedWarning
+
+        warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+    except ImportError:  # pragma: no cover - rasterio is a dependency
+        pass
+    warnings.formatwarning = lambda message, category, *a, **k: f"orbitml: warning: {message}\n"
+
+
 def cli_run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (user errors: one line on stderr, code 2)."""
+    _quiet_warnings()
     try:
         rv = _command().main(args=argv, standalone_mode=False, prog_name="orbitml")
         return int(rv) if isinstance(rv, int) else 0

@@ -88,6 +88,13 @@ def name(code: int) -> str:
     return c.name if c else f"class {code}"
 
 
+def class_table():
+    """Names and colours of every code ``0..max``: the one colour per class used by products and figures."""
+    from orbitml.io.classmap import ClassTable
+
+    return ClassTable.from_names([name(c) for c in range(max(CLASSES) + 1)])
+
+
 def broad_name(code: int) -> str:
     if code == UNCLASSIFIED:
         return "unclassified"

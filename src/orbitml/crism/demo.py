@@ -57,10 +57,12 @@ def section(ctx) -> None:
     acc = float((res.class_map[ok] == truth[ok]).mean())
     present = sorted({int(c) for c in np.unique(np.concatenate([truth[ok], res.class_map[res.class_map >= 0]]))})
     names = [cc.name(c) for c in present]
+    colours = [cc.class_table().colours[c] for c in present]
     to_idx = {c: i for i, c in enumerate(present)}
     lut = np.vectorize(lambda c: to_idx.get(int(c), -1))
-    figs = [("known truth", class_map_figure(lut(truth), names, "truth")),
-            ("predicted (0 = below confidence threshold)", class_map_figure(lut(res.class_map), names, "predicted"))]
+    figs = [("known truth", class_map_figure(lut(truth), names, "truth", colours=colours)),
+            ("predicted (0 = below confidence threshold)", class_map_figure(lut(res.class_map), names, "predicted",
+                                                                                colours=colours))]
     cal = clf.calibration_
     table = [{"quantity": "training spectra / images", "value": f"{lab['pixspec'].shape[0]} / {n_img}"},
              {"quantity": "training time (15 HBMs + bland model)", "value": f"{t_train:.1f} s"},

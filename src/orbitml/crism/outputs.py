@@ -36,11 +36,16 @@ def write_products(result: CrismResult, outdir: Path, template=None, fmt: str = 
     outdir.mkdir(parents=True, exist_ok=True)
     crs, transform = _geo(template)
     ext = ".tif" if fmt in ("gtiff", "cog") else ".img"
-    attrs = {"instrument": "CRISM", "product_id": name, "source": str(getattr(template, "attrs", {}).get("source", ""))}
+    from orbitml.io.classmap import write_class_map
+
+    source = Path(str(getattr(template, "attrs", {}).get("source", "") or "")).name
+    attrs = {"instrument": "CRISM", "product_id": name, "source": source}
     paths = {}
-    cm = make_scene(result.class_map.astype(np.int16), crs=crs, transform=transform, nodata=CLASS_NODATA,
-                    band_names=["class_code"], attrs={**attrs, "units": "crism_ml class code"})
-    paths["class_map"] = write_scene(cm, outdir / f"class_map{ext}", fmt, overwrite=overwrite)
+    table = cc.class_table()
+    paths["class_map"] = write_class_map(
+        result.class_map, outdir / f"class_map{ext}", table.names, table.colours, crs=crs, transform=transform,
+        invalid=result.class_map == CLASS_NODATA, fmt="envi" if ext == ".img" else "gtiff", overwrite=overwrite,
+        attrs={"ORBITML_INSTRUMENT": "CRISM", "ORBITML_PRODUCT_ID": name, "ORBITML_UNITS": "crism_ml class code"})
     cf = make_scene(result.confidence.astype(np.float32), crs=crs, transform=transform, nodata=np.nan,
                     band_names=["confidence"], attrs={**attrs, "units": "probability"})
     paths["confidence"] = write_scene(cf, outdir / f"confidence{ext}", fmt, overwrite=overwrite)
@@ -156,15 +161,15 @@ def image_report(result: CrismResult, path: Path, title: str, model_card: dict |
     axes[0].imshow(rgb, interpolation="nearest")
     axes[0].set_title("false colour (R 2.53, G 1.51, B 1.08 um)")
     axes[1].imshow(rgb * 0.5, interpolation="nearest")
-    cmap = plt.get_cmap("tab20")
     from matplotlib.patches import Patch
 
+    colours = [tuple(v / 255 for v in c) for c in cc.class_table().colours]
     handles = []
-    for i, c in enumerate(c for c in codes if c != cc.NEUTRAL):
+    for c in (c for c in codes if c != cc.NEUTRAL):
         m = np.ma.masked_where(result.class_map != c, np.ones(result.class_map.shape))
-        axes[1].imshow(m, cmap=plt.matplotlib.colors.ListedColormap([cmap(i % 20)]), alpha=0.8,
+        axes[1].imshow(m, cmap=plt.matplotlib.colors.ListedColormap([colours[c]]), alpha=0.8,
                        interpolation="nearest", vmin=0, vmax=1)
-        handles.append(Patch(color=cmap(i % 20), label=cc.name(c)))
+        handles.append(Patch(color=colours[c], label=cc.name(c)))
     axes[1].set_title("classes (neutral and unclassified not shown)")
     if handles:
         axes[1].legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)

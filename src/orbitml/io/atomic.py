@@ -21,7 +21,7 @@ from orbitml.errors import OrbitmlInputError
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OrbitmlInputError("output exists; pass --overwrite (overwrite=True) to replace it", path)
+        raise OrbitmlInputError("output exists; use --overwrite to replace it", path)
     if not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     return path

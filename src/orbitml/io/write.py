@@ -88,9 +88,9 @@ def write_envi(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = No
                 fields["fwhm"] = [f"{v:.10g}" for v in scene.coords["fwhm"].values]
         if scene.rio.nodata is not None:
             fields["data ignore value"] = scene.rio.nodata
+        # always written: GDAL would otherwise leave the temporary file name of the atomic write here
         desc = ", ".join(f"{k}={v}" for k, v in scene.attrs.items() if k in ("instrument", "product_id", "units"))
-        if desc:
-            fields["description"] = "{orbitml: " + desc + "}"
+        fields["description"] = "{orbitml " + Path(path).name + (f": {desc}" if desc else "") + "}"
         update_header(hdr, fields)
     return path
 
@@ -122,7 +122,8 @@ def write_gtiff(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = N
                         if "fwhm" in scene.coords:
                             imagery["FWHM_UM"] = f"{float(scene.coords['fwhm'].values[i]) / 1000:.8g}"
                         ds.update_tags(i + 1, ns="IMAGERY", **imagery)
-                attrs = {k: str(v) for k, v in scene.attrs.items()
+                # the source's file name only: a product must not embed the paths of the user's machine
+                attrs = {k: (Path(str(v)).name if k == "source" else str(v)) for k, v in scene.attrs.items()
                          if k in ("instrument", "product_id", "units", "source") and v is not None}
                 if attrs:
                     ds.update_tags(**{f"ORBITML_{k.upper()}": v for k, v in attrs.items()})

@@ -7,7 +7,6 @@ Weights are saved as safetensors beside a JSON model card; nothing here unpickle
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -112,49 +111,15 @@ def predict_prob(model: nn.Module, x: np.ndarray, strip: int = 512, halo: int = 
 
 def save_model(model: CosmicUNet, path: str | os.PathLike, card: dict[str, Any], overwrite: bool = True) -> Path:
     """Write ``<path>.safetensors`` and the model card ``<path>.json`` atomically; returns the weights path."""
-    from safetensors.torch import save_file
+    from orbitml.nn.weights import save_weights
 
-    from orbitml.io.atomic import atomic_path
-
-    path = Path(path)
-    weights = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    full = {**card, **model.config(), "n_parameters": n_parameters(model)}
-    with atomic_path(weights, overwrite=overwrite) as tmp:
-        save_file(state, str(tmp), metadata={"card": json.dumps(full, default=str)})
-    with atomic_path(weights.with_suffix(".json"), overwrite=True) as tmp:
-        tmp.write_text(json.dumps(full, indent=2, default=str), encoding="utf-8")
-    return weights
+    return save_weights(model, path, {**card, **model.config()}, overwrite=overwrite)
 
 
 def load_model(path: str | os.PathLike) -> tuple[CosmicUNet, dict[str, Any]]:
     """Load weights (safetensors only) and the model card; the card beside the weights wins if present."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from orbitml.nn.weights import load_state_into, load_weights
 
-    path = Path(path)
-    weights = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
-    if not weights.exists():
-        raise OrbitmlInputError("no such model file (expected a .safetensors file with a .json card)", weights)
-    try:
-        with safe_open(str(weights), framework="pt") as fh:
-            meta = fh.metadata() or {}
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise OrbitmlInputError(f"not a readable safetensors model: {exc}", weights) from None
-    card_path = weights.with_suffix(".json")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.exists() \
-            else json.loads(meta.get("card", "{}"))
-    except json.JSONDecodeError as exc:
-        raise OrbitmlInputError(f"model card is not valid JSON: {exc}", card_path) from None
-    if card.get("architecture") != "CosmicUNet":
-        raise OrbitmlInputError(f"model card says architecture {card.get('architecture')!r}, expected CosmicUNet",
-                                weights)
+    state, card = load_weights(path, architecture="CosmicUNet")
     model = CosmicUNet(base=int(card.get("base", 8)))
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise OrbitmlInputError(f"weights do not match the card's architecture: {exc}", weights) from None
-    model.eval()
-    return model, card
+    return load_state_into(model, state, path), card

@@ -79,14 +79,19 @@ def spectra_figure(
     return fig
 
 
-def class_map_figure(labels: np.ndarray, names: Sequence[str], title: str = "", nodata: int = -1):
-    """Class map with a legend; pixels equal to ``nodata`` are shown white."""
+def class_map_figure(labels: np.ndarray, names: Sequence[str], title: str = "", nodata: int = -1,
+                     colours: Sequence[Sequence[int]] | None = None):
+    """Class map with a legend; pixels equal to ``nodata`` are shown white.
+
+    ``colours``: RGB 0-255 per class (default :func:`orbitml.io.classmap.class_colours` of the names, the
+    same colours the class-map products carry).
+    """
+    from orbitml.io.classmap import class_colours
+
     labels = np.asarray(labels)
     k = len(names)
-    base = plt.get_cmap("tab20" if k > 10 else "tab10")
-    colours = [base(i % base.N) for i in range(k)]
-    cmap = ListedColormap(colours)
-    cmap.set_bad("white")
+    colours = [tuple(v / 255 for v in c[:3]) for c in (colours if colours is not None else class_colours(list(names)))]
+    cmap = ListedColormap(colours).with_extremes(bad="white")
     shown = np.ma.masked_where(labels == nodata, labels)
     fig, ax = plt.subplots(figsize=(6.5, 5))
     ax.imshow(shown, cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, k + 0.5), k), interpolation="nearest")
