@@ -87,3 +87,31 @@ def test_resample_csv_without_fwhm(small_lib, tmp_path, capsys):
     assert "band spacing" in capsys.readouterr().err
     assert cli_run(["library", "resample", str(path), "--to", str(tmp_path / "no.csv"), "--out",
                     str(tmp_path / "x.csv")]) == 2
+
+
+def test_augment_grouped_classes_are_bundles(tmp_path, capsys):
+    wl = np.linspace(1000, 2500, 40)
+    S = 0.3 + 0.05 * np.arange(5)[:, None] + 0.01 * np.sin(wl[None, :] / 300.0)
+    names = ["Kaolinite KGa-1", "Kaolinite CM9", "Nontronite NG-1", "Nontronite SWa", "Calcite"]
+    path = tmp_path / "lib.csv"
+    write_library(SpectralLibrary(S, wl, names), path)
+    out = tmp_path / "g.sli"
+    assert cli_run(["library", "augment", str(path), "--class", "Kaolinite=kaolin", "--class", "Smectite=nontron",
+                    "--n-per-class", "300", "--min-fraction", "1", "--offset", "0", "--scale", "1", "1",
+                    "--tilt", "0", "--snr", "1e9", "--out", str(out)]) == 0
+    lib = read_library(out)
+    assert sorted(set(lib.names)) == ["Kaolinite", "Smectite"] and len(lib) == 600
+    kao = lib.spectra[np.array(lib.names) == "Kaolinite"]
+    # with no perturbation every augmented spectrum is one of the class's two members, and both are used
+    d = np.abs(kao[:, None, :] - S[None, :2, :]).max(axis=2)
+    assert d.min(axis=1).max() < 1e-5
+    assert set(d.argmin(axis=1).tolist()) == {0, 1}
+    run = json.loads((tmp_path / "g.run.json").read_text())
+    assert run["params"]["members"]["Smectite"] == ["Nontronite NG-1", "Nontronite SWa"]
+    assert cli_run(["library", "augment", str(path), "--class", "X=nomatch", "--out", str(tmp_path / "h.sli")]) == 2
+    assert "no spectrum named or matching 'nomatch'" in capsys.readouterr().err
+    assert cli_run(["library", "augment", str(path), "--class", "A=Kaolin", "--class", "B=KGa",
+                    "--out", str(tmp_path / "h.sli")]) == 2
+    assert "matches both class" in capsys.readouterr().err
+    assert cli_run(["library", "augment", str(path), "--class", "nopattern", "--out", str(tmp_path / "h.sli")]) == 2
+    assert not (tmp_path / "h.sli").exists()

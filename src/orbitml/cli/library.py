@@ -132,7 +132,12 @@ def augment(
     lib_path: Path = typer.Argument(..., metavar="LIB", help="Library file: one class per spectrum."),
     out: Path = typer.Option(..., "--out", help="Output library (.sli or .csv); spectra are named by class."),
     n_per_class: int = typer.Option(1000, "--n-per-class", help="Augmented spectra per class."),
-    select: str | None = typer.Option(None, help="Regular expression on spectrum names: classes to use."),
+    classes: list[str] | None = typer.Option(
+        None, "--class", metavar="NAME=PATTERN",
+        help="A mineral class: its name and a regular expression on spectrum names (repeat for each class). "
+             "All spectra matching PATTERN form one class (an endmember bundle)."),
+    select: str | None = typer.Option(None, help="Regular expression on spectrum names: spectra to use, each its "
+                                                 "own class (use --class to group spectra into classes)."),
     offset: float = typer.Option(0.02, help="Additive offsets uniform in +-OFFSET."),
     scale: tuple[float, float] = typer.Option((0.85, 1.15), help="Illumination scaling range LOW HIGH."),
     tilt: float = typer.Option(0.05, help="Continuum tilt: largest relative slope across the range."),
@@ -158,6 +163,11 @@ def augment(
 
     check_writable(out, overwrite)
     lib = read_library(lib_path)
+    if classes and select:
+        raise OrbitmlInputError("give either --class NAME=PATTERN (grouped classes) or --select, not both")
+    if classes:
+        return _augment_grouped(lib, lib_path, out, classes, n_per_class, offset, scale, tilt, min_fraction, snr,
+                                snr_table, background, include_original, seed, overwrite)
     if select:
         lib = lib.select(select)
         if len(lib) == 0:
@@ -202,6 +212,69 @@ def augment(
                     "include_original": include_original, "classes": lib.names, "output": str(out)},
                    seed=seed, inputs=[str(lib_path)], name=f"{out.stem}.run.json")
     console.print(f"{len(lib)} classes x {n_per_class} spectra in {dt:.2f} s -> {out}")
+
+
+def _parse_classes(specs: list[str]) -> list[tuple[str, str]]:
+    from orbitml.errors import OrbitmlInputError
+
+    out = []
+    for spec in specs:
+        name, sep, pattern = spec.partition("=")
+        if not sep or not name.strip() or not pattern.strip():
+            raise OrbitmlInputError(f"--class wants NAME=PATTERN, got {spec!r}")
+        out.append((name.strip(), pattern.strip()))
+    return out
+
+
+def _augment_grouped(lib, lib_path, out, specs, n_per_class, offset, scale, tilt, min_fraction, snr, snr_table,
+                     background, include_original, seed, overwrite) -> None:
+    import time
+
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.provenance import write_run_info
+    from orbitml.spectra import SpectralLibrary, write_library
+    from orbitml.spectra.augment import BandNoise, Compose, Mixture, Offset, Scale, Tilt, augment_classes
+
+    complete = np.isfinite(lib.spectra).all(axis=1)
+    if not complete.all():
+        console.print(f"skipping {int((~complete).sum())} spectra with missing values (NaN bands)")
+        lib = lib.take(np.flatnonzero(complete))
+    sub, cls, names = lib.group(_parse_classes(specs))
+    if len(names) * int(n_per_class) * lib.n_bands > _MAX_OUTPUT_VALUES:
+        raise OrbitmlInputError(f"{len(names)} classes x {n_per_class} spectra x {lib.n_bands} bands is too large "
+                                "for one library file; use a smaller --n-per-class", lib_path)
+    snr_model = snr if snr_table is None else np.interp(sub.wavelength, *_snr_table(snr_table))
+    bg = None
+    if background is not None:
+        from orbitml.spectra import read_library
+
+        bgl = read_library(background)
+        if bgl.n_bands != sub.n_bands or not np.allclose(bgl.wavelength, sub.wavelength, atol=0.05):
+            raise OrbitmlInputError("background spectra are on other bands than the library; resample them first",
+                                    background)
+        bg = bgl.spectra[np.isfinite(bgl.spectra).all(axis=1)]
+    steps = [Mixture(min_fraction=min_fraction)] if min_fraction < 1.0 else []
+    steps += [Offset(offset), Scale(*scale), Tilt(tilt), BandNoise(snr=snr_model)]
+    t0 = time.perf_counter()
+    X, y = augment_classes(sub.spectra, cls, n_per_class, Compose(steps), class_names=names,
+                           wavelength=sub.wavelength, background=bg, include_original=include_original,
+                           random_state=seed)
+    dt = time.perf_counter() - t0
+    write_library(SpectralLibrary(X, sub.wavelength, [str(v) for v in y], sub.fwhm,
+                                  {"source": Path(lib_path).name, "augmented": True}), out, overwrite=overwrite)
+    members = {n: [sub.names[i] for i in np.flatnonzero(cls == c)] for c, n in enumerate(names)}
+    write_run_info(out.parent, "orbitml library augment",
+                   {"n_per_class": n_per_class, "classes": dict(_parse_classes(specs)), "members": members,
+                    "offset": offset, "scale": list(scale), "tilt": tilt, "min_fraction": min_fraction, "snr": snr,
+                    "snr_table": None if snr_table is None else str(snr_table),
+                    "background": None if background is None else str(background),
+                    "include_original": include_original, "output": str(out)},
+                   seed=seed, inputs=[str(lib_path)], name=f"{out.stem}.run.json")
+    for n in names:
+        console.print(f"  {n}: {len(members[n])} library spectra")
+    console.print(f"{len(names)} classes x {n_per_class} spectra in {dt:.2f} s -> {out}")
 
 
 def _snr_table(path: Path):

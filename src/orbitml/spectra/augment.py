@@ -228,3 +228,65 @@ def augment_library(
         X[i * n : (i + 1) * n] = out
     lab = np.arange(k) if labels is None else np.asarray(labels)
     return X, np.repeat(lab, n)
+
+
+def augment_classes(
+    spectra: np.ndarray,
+    classes: Sequence[int] | np.ndarray,
+    n_per_class: int,
+    augmenter: Callable | None = None,
+    *,
+    class_names: Sequence[Any] | None = None,
+    wavelength: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+    include_original: bool = False,
+    random_state: Any = None,
+    dtype: Any = np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Augment endmember bundles: ``n_per_class`` spectra for each *class*, drawn from its member spectra.
+
+    ``classes[i]`` is the class index (0..k-1) of library row ``i``; a class may hold many spectra (an
+    endmember bundle, e.g. several kaolinite samples).  Each augmented spectrum starts from one member
+    chosen at random (seeded per class), so the members' own variability is kept.  Mixtures use
+    ``background`` when given, else the spectra of the other classes.  ``include_original`` puts the
+    clean members first in each class block (as many as fit).  Returns ``(X, y)`` with ``y`` the
+    class name (or index) per row, blocks of ``n_per_class`` in class order.
+    """
+    S = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+    cls = np.asarray(classes)
+    if cls.shape != (S.shape[0],) or not np.issubdtype(cls.dtype, np.integer):
+        raise OrbitmlInputError(f"classes must give one integer class per spectrum ({S.shape[0]}), got {cls.shape}")
+    k = int(cls.max()) + 1 if cls.size else 0
+    if k == 0 or cls.min() < 0:
+        raise OrbitmlInputError("classes must be integers 0..k-1")
+    empty = [c for c in range(k) if not np.any(cls == c)]
+    if empty:
+        names = [class_names[c] if class_names is not None else c for c in empty]
+        raise OrbitmlInputError(f"classes {names} have no spectra")
+    if class_names is not None and len(class_names) != k:
+        raise OrbitmlInputError(f"{len(class_names)} class names for {k} classes")
+    if not np.isfinite(S).all():
+        bad = np.flatnonzero(~np.isfinite(S).all(axis=1)).tolist()
+        raise OrbitmlInputError(f"library spectra {bad[:10]} hold NaN/inf (missing bands): drop or fill them first")
+    n = int(n_per_class)
+    if n < 1:
+        raise OrbitmlInputError(f"n_per_class must be >= 1, got {n_per_class}")
+    if background is not None:
+        background = np.atleast_2d(np.asarray(background, dtype=np.float64))
+        if background.shape[1] != S.shape[1]:
+            raise OrbitmlInputError(f"background has {background.shape[1]} bands, the library {S.shape[1]}")
+    aug = augmenter if augmenter is not None else default_augmenter()
+    children = np.random.SeedSequence(random_state).spawn(k)
+    X = np.empty((k * n, S.shape[1]), dtype=dtype)
+    for c in range(k):
+        rng = np.random.default_rng(children[c])
+        members = np.flatnonzero(cls == c)
+        block = S[rng.choice(members, size=n)]
+        others = background if background is not None else (S[cls != c] if k > 1 else None)
+        out = aug(block, rng, wavelength, others=others) if isinstance(aug, Compose) else aug(block, rng, wavelength)
+        if include_original:
+            m = min(len(members), n)
+            out[:m] = S[members[:m]]
+        X[c * n: (c + 1) * n] = out
+    lab = np.arange(k) if class_names is None else np.asarray(class_names)
+    return X, np.repeat(lab, n)

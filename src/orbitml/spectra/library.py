@@ -174,6 +174,39 @@ class SpectralLibrary:
             keep &= np.array([_norm(n) in wanted for n in self.names], dtype=bool)
         return self.take(np.flatnonzero(keep))
 
+    def group(self, classes: dict[str, str] | Sequence[tuple[str, str]]
+              ) -> tuple[SpectralLibrary, np.ndarray, list[str]]:
+        """Mineral classes from name patterns: ``{"Kaolinite": "kaolin", "Smectite": "nontron|montmor"}``.
+
+        Each pattern selects spectra as :meth:`find` does (exact name, else case-insensitive regex).
+        Returns ``(sub-library of the selected spectra, class index per spectrum, class names)``.
+        A class that matches nothing, or a spectrum claimed by two classes, is an error.
+        """
+        items = list(classes.items()) if isinstance(classes, dict) else [tuple(c) for c in classes]
+        if not items:
+            raise OrbitmlInputError("no classes given")
+        owner: dict[int, str] = {}
+        rows: list[int] = []
+        labels: list[int] = []
+        names = [str(n) for n, _ in items]
+        if len(set(names)) != len(names):
+            raise OrbitmlInputError(f"class names repeat: {names}")
+        for c, (cname, pattern) in enumerate(items):
+            try:
+                idx = self.find(pattern)
+            except LibraryKeyError:
+                raise OrbitmlInputError(f"class {cname!r}: no spectrum named or matching {pattern!r}") from None
+            for i in idx.tolist():
+                if i in owner:
+                    raise OrbitmlInputError(f"spectrum {self.names[i]!r} matches both class {owner[i]!r} and "
+                                            f"{cname!r}; make the patterns exclusive")
+                owner[i] = cname
+                rows.append(i)
+                labels.append(c)
+        order = np.argsort(rows, kind="stable")
+        rows_a, labels_a = np.asarray(rows)[order], np.asarray(labels)[order]
+        return self.take(rows_a), labels_a, names
+
     def spectrum(self, key: int | str) -> np.ndarray:
         """One spectrum as a 1-D array (a name must match exactly one spectrum)."""
         idx = self._indices(key)
