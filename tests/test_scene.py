@@ -66,3 +66,21 @@ def test_empty_bands_numpy_and_dask():
     sc = make_scene(data, nodata=-5)
     np.testing.assert_array_equal(empty_bands(sc), [1, 3])
     np.testing.assert_array_equal(empty_bands(sc.chunk({"y": 2})), [1, 3])
+
+
+def test_bin_bands_means_and_axes():
+    import numpy as np
+
+    from orbitml.scene import bin_bands, make_scene
+
+    data = np.arange(5 * 2 * 3, dtype=np.float32).reshape(5, 2, 3)
+    data[4, 0, 0] = -1
+    sc = make_scene(data, wavelength=[400.0, 410.0, 420.0, 430.0, 440.0], nodata=-1)
+    sc = sc.assign_coords(fwhm=("band", np.full(5, 10.0)))
+    b = bin_bands(sc, 2)
+    assert b.sizes["band"] == 3
+    np.testing.assert_allclose(b.values[0], (data[0] + data[1]) / 2)
+    np.testing.assert_allclose(b.values[1], (data[2] + data[3]) / 2)
+    assert np.isnan(b.values[2, 0, 0]) and b.values[2, 1, 1] == data[4, 1, 1]
+    np.testing.assert_allclose(b.coords["wavelength"].values, [405.0, 425.0, 440.0])
+    np.testing.assert_allclose(b.coords["fwhm"].values, [20.0, 20.0, 10.0])

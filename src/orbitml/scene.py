@@ -244,3 +244,36 @@ def select_bands(scene: xr.DataArray, ranges_nm: Sequence[tuple[float, float]]) 
     if not keep.any():
         raise OrbitmlInputError(f"no band of the scene ({wl.min():.1f}-{wl.max():.1f} nm) lies in {list(ranges_nm)}")
     return scene.isel(band=np.flatnonzero(keep))
+
+
+def bin_bands(scene: xr.DataArray, k: int) -> xr.DataArray:
+    """Spectral binning: the mean of each run of ``k`` adjacent bands (a last shorter run is kept).
+
+    The wavelength of a bin is the mean of its bands' centres; its FWHM (when known) spans the
+    bin: from the lower edge of its first band to the upper edge of its last.  Nodata stays nodata
+    (a bin is NaN where any of its bands is nodata; the result is float with NaN nodata).
+    """
+    k = int(k)
+    if k < 1:
+        raise OrbitmlInputError(f"bin size must be at least 1, got {k}")
+    nb = scene.sizes["band"]
+    if k == 1 or nb == 1:
+        return scene
+    starts = np.arange(0, nb, k)
+    vals = to_float(scene, np.float32 if scene.dtype == np.float32 else np.float64)
+    out = xr.concat([vals.isel(band=slice(a, min(a + k, nb))).mean("band", skipna=False) for a in starts], "band")
+    wl = wavelengths(scene)
+    coords = {}
+    if wl is not None:
+        coords["wavelength"] = ("band", np.array([wl[a:a + k].mean() for a in starts]))
+        if "fwhm" in scene.coords:
+            fw = np.asarray(scene.coords["fwhm"].values, float)
+            lo = np.array([wl[a] - fw[a] / 2 for a in starts])
+            hi = np.array([wl[min(a + k, nb) - 1] + fw[min(a + k, nb) - 1] / 2 for a in starts])
+            coords["fwhm"] = ("band", hi - lo)
+    out = out.assign_coords(band=np.arange(1, len(starts) + 1), **coords)
+    out.attrs = dict(scene.attrs)
+    if scene.rio.crs is not None:
+        out = out.rio.write_crs(scene.rio.crs)
+    out = out.rio.write_transform(scene.rio.transform())
+    return out.rio.write_nodata(np.nan, encoded=False).transpose("band", "y", "x")

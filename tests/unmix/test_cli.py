@@ -92,3 +92,26 @@ def test_bad_inputs_exit_2(cube, tmp_path, capsys):
     assert cli_run(["unmix", "abundances", str(path), "--endmembers", str(bad), "--out", str(tmp_path / "z")]) == 2
     assert "bands" in capsys.readouterr().err
     assert not (tmp_path / "z" / "abundances.img").exists()
+
+
+def test_count_and_endmembers_on_real_chip_with_band_selection(tmp_path, capsys):
+    import json
+
+    from orbitml.cli.main import cli_run
+    from orbitml.spectra import read_library
+    from tests.conftest import shared_file
+
+    chip = shared_file("hsi/envi/ang20150420t182808_corr_v1e_img_4200-4210_70-80.img")
+    # 100 pixels for 432 bands: HFC alone, said so, no failure
+    assert cli_run(["unmix", "count", str(chip), "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["hysime"] is None and est["notes"] and est["n_bands"] <= 432
+    assert cli_run(["unmix", "count", str(chip), "--bands", "1000-1300,1500-1750,2000-2400", "--bin", "4",
+                    "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["hysime"] is not None and est["n_bands"] < 100 and not est["notes"]
+    assert cli_run(["unmix", "endmembers", str(chip), "--bands", "1000-2400", "--bin", "4", "--p", "3",
+                    "--out", str(tmp_path / "em")]) == 0
+    lib = read_library(tmp_path / "em" / "endmembers.sli")
+    assert len(lib) == 3 and 1000 <= lib.wavelength.min() and lib.wavelength.max() <= 2400
+    assert cli_run(["unmix", "count", str(chip), "--bands", "2400-1000"]) == 2

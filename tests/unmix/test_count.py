@@ -90,7 +90,8 @@ def test_bad_input():
     with pytest.raises(OrbitmlInputError, match="constant"):
         estimate_count(np.ones((100, 5)))
     with pytest.raises(OrbitmlInputError, match="more pixels than bands"):
-        estimate_count(X[:50])
+        nwhfc(X[:50])
+    assert estimate_count(X[:50]).hysime is None  # falls back to HFC with a note
     assert 1 <= hfc(X[:50]) <= 4  # HFC itself needs no noise regression
     X[0, 0] = np.nan
     with pytest.raises(OrbitmlInputError, match="NaN"):
@@ -103,3 +104,16 @@ def test_noise_variance_unbiased_with_few_pixels():
     X, _ = _mixture(p=3, b=120, n=400)
     _, Rn = estimate_noise(X + 0.01 * rng.standard_normal(X.shape))
     assert np.sqrt(np.mean(np.diag(Rn))) == pytest.approx(0.01, rel=0.03)
+
+
+def test_count_with_fewer_pixels_than_bands_falls_back_to_hfc():
+    from orbitml.unmix import estimate_count
+
+    rng = np.random.default_rng(1)
+    E = rng.uniform(0.1, 0.9, (3, 80))
+    A = rng.dirichlet(np.ones(3), 60)
+    X = A @ E + rng.normal(0, 1e-3, (60, 80))
+    est = estimate_count(X)
+    assert est.hysime is None and est.nwhfc is None and est.rule == "hfc"
+    assert est.p == est.hfc and 2 <= est.p <= 4
+    assert "too few for the noise regression" in est.notes[0]

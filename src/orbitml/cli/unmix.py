@@ -36,7 +36,46 @@ def _drop_empty_bands(scene, cube: Path):
     return scene
 
 
-def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, seed: int):
+_BANDS_HELP = "Wavelength ranges in nm to use, e.g. 1000-1800,2000-2500 (default: all bands)."
+_BIN_HELP = "Average this many adjacent bands into one (spectral binning; 1 = none)."
+
+
+def parse_ranges(text: str | None) -> list[tuple[float, float]] | None:
+    """``"1000-1800,2000-2500"`` -> ``[(1000, 1800), (2000, 2500)]`` (nm)."""
+    from orbitml.errors import OrbitmlInputError
+
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        lo, sep, hi = part.strip().partition("-")
+        try:
+            a, b = float(lo), float(hi)
+        except ValueError:
+            raise OrbitmlInputError(f"--bands wants ranges like 1000-1800,2000-2500 (nm), got {part!r}") from None
+        if not sep or not a < b:
+            raise OrbitmlInputError(f"--bands range {part!r} must be LOW-HIGH with LOW < HIGH (nm)")
+        out.append((a, b))
+    return out
+
+
+def _select(scene, cube: Path, bands: str | None, bin_size: int):
+    from orbitml.scene import bin_bands, select_bands
+
+    ranges = parse_ranges(bands)
+    n0 = scene.sizes["band"]
+    if ranges:
+        scene = select_bands(scene, ranges)
+    if bin_size > 1:
+        scene = bin_bands(scene, bin_size)
+    if scene.sizes["band"] != n0:
+        console.print(f"using {scene.sizes['band']} of {n0} bands"
+                      + (f" ({bands} nm)" if ranges else "") + (f", binned by {bin_size}" if bin_size > 1 else ""))
+    return scene
+
+
+def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, seed: int,
+                 bands: str | None = None, bin_size: int = 1):
     """Valid pixels of the cube (a seeded random subset when there are more than ``max_pixels``)."""
     import numpy as np
 
@@ -44,6 +83,7 @@ def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, s
     from orbitml.scene import pixels
 
     scene = _drop_empty_bands(_open(cube, wavelengths).load(), cube)
+    scene = _select(scene, cube, bands, bin_size)
     X, index = pixels(scene)
     if X.shape[0] == 0:
         raise OrbitmlInputError("no valid pixel (every pixel is nodata or NaN in some band)", cube)
@@ -63,17 +103,22 @@ def count(
     seed: int = typer.Option(0, help="Seed for the pixel subset."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
+    bands: str | None = typer.Option(None, "--bands", metavar="RANGES", help=_BANDS_HELP),
+    bin_size: int = typer.Option(1, "--bin", min=1, help=_BIN_HELP),
 ) -> None:
     """Estimate the number of endmembers (HFC, NWHFC, HySime) and print all estimates."""
     from orbitml.unmix import estimate_count
 
-    _, X, _ = _load_pixels(cube, wavelengths, max_pixels, seed)
+    _, X, _ = _load_pixels(cube, wavelengths, max_pixels, seed, bands, bin_size)
     est = estimate_count(X, far=far, rule=rule).as_dict()
     if as_json:
         print_json(est)
         return
-    print(f"endmembers: {est['p']}  (rule {est['rule']}; HFC {est['hfc']}, NWHFC {est['nwhfc']}, "
-          f"HySime {est['hysime']}; P_F {est['far']:g}; {est['n_pixels']} pixels)")
+    shown = lambda v: "not computed" if v is None else v  # noqa: E731
+    print(f"endmembers: {est['p']}  (rule {est['rule']}; HFC {est['hfc']}, NWHFC {shown(est['nwhfc'])}, "
+          f"HySime {shown(est['hysime'])}; P_F {est['far']:g}; {est['n_pixels']} pixels, {est['n_bands']} bands)")
+    for note in est["notes"]:
+        print(f"note: {note}")
     if est["dropped_bands"]:
         print(f"constant bands ignored: {[b + 1 for b in est['dropped_bands']]}")
 
@@ -100,6 +145,8 @@ def endmembers(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
+    bands: str | None = typer.Option(None, "--bands", metavar="RANGES", help=_BANDS_HELP),
+    bin_size: int = typer.Option(1, "--bin", min=1, help=_BIN_HELP),
 ) -> None:
     """Extract endmembers (original pixel spectra): endmembers.csv, endmembers.sli, pixels CSV, plot."""
     import csv
@@ -119,7 +166,7 @@ def endmembers(
     for n in names_out:
         check_writable(out / n, overwrite)
     p_arg: int | str = p if p == "auto" else _int_or_error(p, "--p")
-    scene, X, index = _load_pixels(cube, wavelengths, max_pixels, seed)
+    scene, X, index = _load_pixels(cube, wavelengths, max_pixels, seed, bands, bin_size)
     with console.status(f"{method.upper()} on {X.shape[0]} pixels x {X.shape[1]} bands"):
         est = EndmemberExtractor(method, p=p_arg, random_state=seed, n_restarts=restarts, far=far).fit(X)
     flat = index[est.indices_]

@@ -143,16 +143,19 @@ class CountEstimate:
 
     p: int
     hfc: int
-    nwhfc: int
-    hysime: int
+    nwhfc: int | None  # None where there are too few pixels for the noise regression
+    hysime: int | None
     far: float
     rule: str
     n_pixels: int
     dropped_bands: list[int] = field(default_factory=list)
+    n_bands: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"p": self.p, "hfc": self.hfc, "nwhfc": self.nwhfc, "hysime": self.hysime, "far": self.far,
-                "rule": self.rule, "n_pixels": self.n_pixels, "dropped_bands": self.dropped_bands}
+                "rule": self.rule, "n_pixels": self.n_pixels, "n_bands": self.n_bands,
+                "dropped_bands": self.dropped_bands, "notes": self.notes}
 
 
 def estimate_count(X: Any, far: float = 1e-3, rule: str = "hysime") -> CountEstimate:
@@ -167,7 +170,19 @@ def estimate_count(X: Any, far: float = 1e-3, rule: str = "hysime") -> CountEsti
     A count below 2 is raised to 2 (one endmember is not a mixture).
     """
     _check_far(far)
+    if rule not in ("hysime", "median", "min", "max", "hfc", "nwhfc"):
+        raise OrbitmlInputError(f"rule must be hysime, median, min, max, hfc or nwhfc, got {rule!r}")
     X, dropped = _prep(X)
+    notes: list[str] = []
+    if X.shape[0] <= X.shape[1]:  # the noise regression needs more pixels than bands: HFC alone
+        notes.append(f"{X.shape[0]} valid pixels for {X.shape[1]} bands: too few for the noise regression of "
+                     "NWHFC and HySime, so only HFC is computed (select bands by wavelength or bin them to get "
+                     "all three)")
+        p = int(min(max(_hfc_count(X, far), 2), X.shape[1], X.shape[0]))
+        if rule != "hfc":
+            notes.append(f"rule {rule!r} needs HySime/NWHFC; the count is HFC's")
+        return CountEstimate(p=p, hfc=p, nwhfc=None, hysime=None, far=far, rule="hfc", n_pixels=X.shape[0],
+                             dropped_bands=[int(d) for d in dropped], n_bands=X.shape[1], notes=notes)
     counts = {"hfc": _hfc_count(X, far), "hysime": _hysime(X)[0]}
     _, Rn = estimate_noise(X)
     sd = np.sqrt(np.diag(Rn))
@@ -186,4 +201,4 @@ def estimate_count(X: Any, far: float = 1e-3, rule: str = "hysime") -> CountEsti
         raise OrbitmlInputError(f"rule must be hysime, median, min, max, hfc or nwhfc, got {rule!r}")
     p = int(min(max(p, 2), X.shape[1], X.shape[0]))
     return CountEstimate(p=p, far=far, rule=rule, n_pixels=X.shape[0], dropped_bands=[int(d) for d in dropped],
-                         **counts)
+                         n_bands=X.shape[1], notes=notes, **counts)
