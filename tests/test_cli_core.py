@@ -23,7 +23,7 @@ def test_info_json_real_mtrdr(capsys):
     tif = shared_file("crism/frt0000932c_07_if164j_mtr3_subsampled.tif")
     csv = shared_file("crism/frt0000932c_mtr3_wavelengths_nm.csv")
     assert cli_run(["info", str(tif), "--json", "--wavelengths", str(csv)]) == 0
-    info = json.loads(capsys.readouterr().out)
+    (info,) = json.loads(capsys.readouterr().out)
     assert info["bands"] == 489 and info["height"] == 20 and info["width"] == 20
     assert info["wavelength_nm"] == [436.13, 3896.76]
     assert "Mars" in info["crs"] and info["nodata"] == 65535.0

@@ -67,3 +67,23 @@ def test_user_error_from_a_command_is_one_line(tmp_path, capsys):
     assert cli_run(["info", str(tmp_path / "missing.img")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.img" in err[0]
+
+
+def test_json_everywhere_is_parseable(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    from orbitml.io import write_scene
+    from orbitml.scene import make_scene
+
+    img = write_scene(make_scene(np.random.default_rng(0).random((3, 40, 50)).astype(np.float32),
+                                 wavelength=[1000.0, 1500.0, 2000.0]), tmp_path / "a.tif")
+    assert cli_run(["info", str(img), "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert isinstance(one, list) and len(one) == 1 and one[0]["bands"] == 3
+    assert cli_run(["tiles", "chunk", str(img), "--size", "16", "--out", str(tmp_path / "t.csv"), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["tiles"] == 12 and d["kept"] == 12
+    assert cli_run(["unmix", "endmembers", str(img), "--p", "2", "--out", str(tmp_path / "em"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["endmembers"] == 2

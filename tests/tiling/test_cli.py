@@ -46,7 +46,7 @@ def test_tiles_smooth_cli_equals_whole_image_filter(tmp_path, capsys):
     np.testing.assert_allclose(got[10:-10, 10:-10], ref_n[10:-10, 10:-10], atol=2e-6)
     assert cli_run(["tiles", "smooth", str(img), "--out", str(out)]) == 2
     assert cli_run(["tiles", "smooth", str(img), "--out", str(out), "--overwrite", "--filter", "median",
-                    "--size", "3", "--tile", "32"]) == 0
+                    "--median-size", "3", "--tile", "32"]) == 0
     with rasterio.open(out) as ds:
         np.testing.assert_array_equal(ds.read(1), ndimage.median_filter(data[0], 3, mode="mirror"))
 

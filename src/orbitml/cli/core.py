@@ -32,7 +32,7 @@ def info(
             continue
         results.append(d)
     if as_json:
-        print_json(results[0] if len(paths) == 1 else results)
+        print_json(results)  # always a list, one object per file
     else:
         from rich.table import Table
 

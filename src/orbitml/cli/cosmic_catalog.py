@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ def catalog(
                                                             "instead of the built-in forest."),
     seed: int = typer.Option(0, "--seed", help="Seed of the built-in forest's training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Categorise every hit of the detection products and write one catalogue row per hit."""
     from rich.progress import Progress
@@ -63,6 +65,11 @@ def catalog(
                    name=f"{out.stem}.run.json")
     n_cos = int(hits["is_cosmic"].sum()) if len(hits) else 0
     counts = hits["class"].value_counts().to_dict() if len(hits) else {}
+    if as_json:
+        print(json.dumps({"frames": len(frames), "regions": len(hits), "cosmic_ray_hits": n_cos,
+                          "classes": {str(k): int(v) for k, v in counts.items()}, "skipped": len(errors),
+                          "hits": str(hit_path), "frame_table": str(frame_path)}, indent=2))
+        return
     print(f"{len(frames)} frames, {len(hits)} regions, {n_cos} cosmic-ray hits "
           f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}); {len(errors)} skipped")
     print(f"wrote {hit_path} and {frame_path}")
@@ -77,6 +84,7 @@ def rate(
     bin: str | None = typer.Option(None, "--bin", help="Time bin for the series (pandas frequency: 1d, 6h, "
                                                        "30min); default: per frame only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Hit rate per frame (hits per cm^2 per s) and over time, with Poisson uncertainties, as CSV and PNG;
     energy and length statistics of the hits per class."""
@@ -125,6 +133,10 @@ def rate(
                                         "notes": notes, "constancy": stats},
                    inputs=[str(catalog_path)], name="rates.run.json")
     err = stats.get("pooled_err", float("nan"))
+    if as_json:
+        print(json.dumps({"frames": len(per_frame), "hits": int(per_frame["n_hits"].sum()),
+                          "constancy": stats, "outputs": [str(t) for t in targets]}, indent=2, default=float))
+        return
     print(f"{len(per_frame)} frames, {int(per_frame['n_hits'].sum())} hits: pooled rate "
           f"{stats['pooled_rate']:.4g} +- {err:.2g} hits/cm^2/s; constant-rate chi2 {stats['chi2']:.1f} "
           f"for {stats['dof']} dof (p = {stats['p_value']:.3g})")

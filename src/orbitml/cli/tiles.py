@@ -26,6 +26,7 @@ def chunk(
                                        help="Skip tiles with any black pixel in their central fraction C."),
     black_value: float = typer.Option(0.0, "--black-value", help="Pixel value counted as black."),
     overwrite: bool = opt.OVERWRITE,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Cut IMAGE into fixed tiles (edges covered by shifted-back tiles) and write the tile index."""
     from orbitml.io.provenance import write_run_info
@@ -40,6 +41,11 @@ def chunk(
                    "center_black": center_black, "black_value": black_value,
                    "crs_wkt": index.crs.to_wkt() if index.crs is not None else None}, inputs=[str(image)],
                    name=f"{out.name}.run.json")
+    if as_json:
+        from orbitml.cli._common import print_json
+
+        print_json({"image": str(image), "out": str(out), "tiles": len(index), "kept": len(index.kept),
+                    "size": size, "overlap": overlap})
     console.print(f"{len(index)} tiles, {len(index.kept)} kept -> {out}")
 
 
@@ -49,7 +55,7 @@ def smooth(
     out: Path = typer.Option(..., "--out", help="Output GeoTIFF."),
     filter_: str = typer.Option("gaussian", "--filter", help="gaussian (low-pass) or median."),
     sigma: float = typer.Option(2.0, "--sigma", min=0.01, help="Gaussian standard deviation in pixels."),
-    size: int = typer.Option(5, "--size", min=1, help="Median window size in pixels."),
+    median_size: int = typer.Option(5, "--median-size", min=1, help="Median window size in pixels."),
     tile: int = opt.TILE,
     stride: int = opt.STRIDE,
     weights: str = opt.WEIGHTS,
@@ -67,7 +73,7 @@ def smooth(
     if filter_ == "gaussian":
         op = GaussianSmooth(sigma)
     elif filter_ == "median":
-        op = MedianSmooth(size)
+        op = MedianSmooth(median_size)
     else:
         raise OrbitmlInputError(f"unknown filter {filter_!r}; choose gaussian or median")
     stride = opt.resolve_stride(tile, stride)
@@ -79,7 +85,7 @@ def smooth(
     predict(image, op, tile=tile, stride=stride, weights=weights, margin=margin, batch_size=batch_size, out=out,
             fill_value=math.nan if filter_ == "gaussian" else 0.0, workers=workers, scheduler=scheduler,
             overwrite=overwrite, progress=True, tags={"orbitml_operator": repr(op)}, out_dtype=np.float32)
-    write_run_info(out.parent, "orbitml tiles smooth", {"filter": filter_, "sigma": sigma, "size": size,
+    write_run_info(out.parent, "orbitml tiles smooth", {"filter": filter_, "sigma": sigma, "median_size": median_size,
                    "tile": tile, "stride": stride, "weights": weights, "workers": workers,
                    "scheduler": scheduler}, inputs=[str(image)], name=f"{out.name}.run.json")
     console.print(f"{op!r} applied in {tile} px tiles (stride {stride}) -> {out}")

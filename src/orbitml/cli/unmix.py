@@ -147,6 +147,7 @@ def endmembers(
     wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
     bands: str | None = typer.Option(None, "--bands", metavar="RANGES", help=_BANDS_HELP),
     bin_size: int = typer.Option(1, "--bin", min=1, help=_BIN_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Extract endmembers (original pixel spectra): endmembers.csv, endmembers.sli, pixels CSV, plot."""
     import csv
@@ -198,6 +199,9 @@ def endmembers(
     write_run_info(out, "orbitml unmix endmembers",
                    {"method": method, "p": est.n_endmembers_, "p_requested": p, "restarts": restarts, "far": far,
                     "n_pixels": int(X.shape[0]), "info": info}, seed=seed, inputs=[str(cube)])
+    if as_json:
+        print_json({"endmembers": int(est.n_endmembers_), "method": method, "out": str(out),
+                    "count": info.get("count")})
     console.print(f"{est.n_endmembers_} endmembers ({method}) -> {out}")
     if "count" in info and info["count"]:
         c = info["count"]
