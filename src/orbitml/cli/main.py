@@ -50,8 +50,17 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    allow_external: bool = typer.Option(
+        False, "--allow-external-files",
+        help="Let labels and VRTs read files outside their own folder (and GDAL network paths)."),
 ) -> None:
     """Machine learning on planetary and space-mission imagery."""
+    if allow_external:
+        import os
+
+        from orbitml.io.integrity import ALLOW_ENV
+
+        os.environ[ALLOW_ENV] = "1"
 
 
 def _register() -> None:
@@ -184,6 +193,16 @@ def cli_run(argv: list[str] | None = None) -> int:
         return 2
     except FileNotFoundError as exc:
         print(f"orbitml: error: {exc.filename}: no such file", file=sys.stderr)
+        return 2
+    except PermissionError as exc:
+        print(f"orbitml: error: {exc.filename or ''}: permission denied", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"orbitml: error: a text file is not UTF-8 ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, read-only file system, ...
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"orbitml: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -123,6 +123,9 @@ def open_scene(
             raise OrbitmlInputError("is an ENVI spectral library, not an image; use orbitml.spectra.read_library",
                                     path)
         data_file = path if path != hdr else _envi_data_file(hdr)
+        from orbitml.io.integrity import check_envi
+
+        check_envi(hdr, facts_h["header"], data_file)
         data, facts = read_gdal(data_file, chunks)
         crs, transform, nodata = facts["crs"], facts["transform"], facts["nodata"]
         if nodata is None:
@@ -160,6 +163,9 @@ def open_scene(
         raise OrbitmlInputError(f"the file lists {len(wl)} wavelengths for {data.shape[0]} bands", path)
     if band_names is not None and len(band_names) != data.shape[0]:
         band_names = None
+    from orbitml.io.integrity import check_finite_wavelengths
+
+    check_finite_wavelengths(wl, Path(wavelengths) if isinstance(wavelengths, str | os.PathLike) else path)
     if transform is not None and transform.is_identity:
         transform = None
     return make_scene(data, wavelength=wl, fwhm=fwhm, band_names=band_names, crs=crs, transform=transform,

@@ -24,13 +24,23 @@ ISIS_SPECIAL = {
 
 
 def open_dataset(path: Path) -> rasterio.DatasetReader:
+    from orbitml.io.integrity import check_gdal_path, check_gtiff_blocks
+
+    check_gdal_path(Path(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            ds = rasterio.open(path)
     except RasterioIOError as exc:
         msg = str(exc).replace(str(path), "").strip(" :'")
         raise OrbitmlInputError(f"cannot read as a raster image ({msg or 'unsupported format'})", path) from exc
+    try:
+        if ds.driver == "GTiff":
+            check_gtiff_blocks(ds, Path(path))
+    except BaseException:
+        ds.close()
+        raise
+    return ds
 
 
 def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, dict]:
@@ -47,6 +57,10 @@ def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, 
             "dtype": ds.dtypes[0],
             "shape": (ds.count, ds.height, ds.width),
         }
+        if isis and _isis_attached(Path(path)):
+            from orbitml.io.integrity import check_raw_size
+
+            check_raw_size(Path(path), facts["shape"], facts["dtype"], "ISIS3")
         if chunks is None:
             try:
                 with warnings.catch_warnings():
@@ -77,6 +91,16 @@ def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, 
         data = np.where(bad, null, data) if chunks is None else _dask_where(bad, null, data)
         facts["nodata"] = float(null) if facts["dtype"] == "float32" else int(null)
     return data, facts
+
+
+def _isis_attached(path: Path) -> bool:
+    """True when the cube's pixels follow its label in the same file (no ``^Core = <other file>``)."""
+    import re
+
+    with open(path, "rb") as fh:
+        head = fh.read(65536).decode("latin-1")
+    m = re.search(r"\^Core\s*=\s*(\S+)", head)
+    return m is None or m.group(1).isdigit()
 
 
 def _dask_where(bad, null, data):

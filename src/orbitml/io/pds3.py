@@ -58,6 +58,9 @@ def _find_pointer(meta: Mapping, key: str, parent: Mapping | None = None) -> tup
 
 
 def _resolve(label_path: Path, name: str) -> Path:
+    from orbitml.io.integrity import check_pointer_name
+
+    check_pointer_name(label_path, name)
     cand = label_path.parent / name
     if cand.exists():
         return cand
@@ -119,9 +122,14 @@ def image_layout(label_path: Path, meta: Mapping) -> dict[str, Any]:
         units = str(ptr[0].get("units", "")).upper() if isinstance(ptr[0], Mapping) else ""
         n = int(pval)
         offset = n - 1 if units == "BYTES" else (n - 1) * int(record_bytes or 0)
-    lines, samples = int(_value(img["LINES"])), int(_value(img["LINE_SAMPLES"]))
-    bands = int(_value(img.get("BANDS", 1)))
-    bits = int(_value(img.get("SAMPLE_BITS", 8)))
+    from orbitml.io.integrity import check_dims
+
+    lines, samples, bands = check_dims(_value(img["LINES"]), _value(img["LINE_SAMPLES"]),
+                                       _value(img.get("BANDS", 1)), label_path)
+    try:
+        bits = int(_value(img.get("SAMPLE_BITS", 8)))
+    except (TypeError, ValueError):
+        raise OrbitmlInputError(f"SAMPLE_BITS {_value(img.get('SAMPLE_BITS'))!r} is not a number", label_path) from None
     stype = str(_value(img.get("SAMPLE_TYPE", "MSB_UNSIGNED_INTEGER"))).upper().replace(" ", "_")
     if stype not in _SAMPLE_TYPES:
         raise OrbitmlInputError(f"unsupported SAMPLE_TYPE {stype}", label_path)

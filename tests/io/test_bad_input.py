@@ -1,0 +1,179 @@
+"""Broken and hostile files: one line, exit 2, the file named, nothing written (issue: bad input)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orbitml.cli.main import cli_run
+from orbitml.io import open_scene, write_scene
+from orbitml.scene import make_scene
+from tests.conftest import shared_file
+
+
+def _envi(tmp_path, **edits):
+    sc = make_scene(np.arange(2 * 6 * 5, dtype=np.float32).reshape(2, 6, 5), wavelength=[500.0, 600.0])
+    img = write_scene(sc, tmp_path / "cube.img")
+    hdr = tmp_path / "cube.hdr"
+    text = hdr.read_text()
+    for key, value in edits.items():
+        import re
+
+        key = key.replace("_", " ")
+        text, n = re.subn(rf"^{key}\s*=.*$", f"{key} = {value}", text, flags=re.M)
+        if not n:
+            text += f"\n{key} = {value}\n"
+    hdr.write_text(text)
+    return img
+
+
+def _fails(capsys, argv, *words):
+    assert cli_run(argv) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], lines[0]
+    return lines[0]
+
+
+def test_good_envi_still_opens(tmp_path):
+    assert open_scene(_envi(tmp_path)).shape == (2, 6, 5)
+
+
+def test_truncated_envi(tmp_path, capsys):
+    img = _envi(tmp_path)
+    data = img.read_bytes()
+    img.write_bytes(data[: len(data) // 2])
+    _fails(capsys, ["info", str(img)], "truncated", "cube.img")
+    _fails(capsys, ["convert", str(img), str(tmp_path / "out.tif")], "truncated")
+    assert not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("edits,word", [
+    ({"data_type": 6}, "complex"),
+    ({"byte_order": 7}, "byte order"),
+    ({"wavelength": "{ nan , 600 }"}, "not finite"),
+    ({"lines": -6}, "not a valid image dimension"),
+    ({"interleave": "xyz"}, "interleave"),
+])
+def test_bad_envi_headers(tmp_path, capsys, edits, word):
+    img = _envi(tmp_path, **edits)
+    _fails(capsys, ["info", str(img)], word)
+
+
+def test_wavelength_table_of_nans(tmp_path, capsys):
+    img = _envi(tmp_path)
+    csv = tmp_path / "wl.csv"
+    csv.write_text("wavelength_nm\nnan\nnan\n")
+    _fails(capsys, ["info", str(img), "--wavelengths", str(csv)], "not finite", "wl.csv")
+
+
+def test_truncated_geotiff(tmp_path, capsys):
+    sc = make_scene(np.random.default_rng(0).random((1, 600, 600)).astype(np.float32))
+    tif = write_scene(sc, tmp_path / "a.tif")
+    data = tif.read_bytes()
+    tif.write_bytes(data[: int(len(data) * 0.6)])
+    _fails(capsys, ["info", str(tif)], "truncated", "a.tif")
+
+
+def _pds3(tmp_path, pointer, lines=4, samples=4, stype="MSB_UNSIGNED_INTEGER"):
+    raw = tmp_path / "img.raw"
+    raw.write_bytes(bytes(range(16)))
+    lbl = tmp_path / "img.lbl"
+    lbl.write_text(f"""PDS_VERSION_ID = PDS3
+RECORD_TYPE = FIXED_LENGTH
+RECORD_BYTES = {samples}
+FILE_RECORDS = {lines}
+^IMAGE = {pointer}
+OBJECT = IMAGE
+  LINES = {lines}
+  LINE_SAMPLES = {samples}
+  SAMPLE_TYPE = {stype}
+  SAMPLE_BITS = 8
+END_OBJECT = IMAGE
+END
+""")
+    return lbl
+
+
+def test_pds3_good_label_reads(tmp_path):
+    sc = open_scene(_pds3(tmp_path, '"img.raw"'))
+    assert sc.shape == (1, 4, 4) and int(sc.values[0, 3, 3]) == 15
+
+
+@pytest.mark.parametrize("pointer", ['"/etc/passwd"', '"../outside.raw"'])
+def test_pds3_pointer_outside_folder_refused(tmp_path, capsys, pointer):
+    (tmp_path / "outside.raw").write_bytes(bytes(16))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    lbl = _pds3(sub, pointer)
+    _fails(capsys, ["info", str(lbl)], "outside its own folder")
+    _fails(capsys, ["convert", str(lbl), str(tmp_path / "leak.tif")], "outside its own folder")
+    assert not (tmp_path / "leak.tif").exists()
+
+
+def test_pds3_pointer_outside_allowed_when_asked(tmp_path, monkeypatch):
+    (tmp_path / "outside.raw").write_bytes(bytes(range(16)))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    monkeypatch.setenv("ORBITML_ALLOW_EXTERNAL_FILES", "1")
+    assert open_scene(_pds3(sub, '"../outside.raw"')).shape == (1, 4, 4)
+
+
+@pytest.mark.parametrize("kw,word", [({"lines": -4}, "not a valid image dimension"),
+                                     ({"stype": "WEIRD_INTEGER"}, "SAMPLE_TYPE")])
+def test_pds3_bad_label_values(tmp_path, capsys, kw, word):
+    _fails(capsys, ["info", str(_pds3(tmp_path, '"img.raw"', **kw))], word)
+
+
+def test_vrt_with_outside_raw_source_refused(tmp_path, capsys):
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(range(64)))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    vrt = sub / "x.vrt"
+    vrt.write_text(f"""<VRTDataset rasterXSize="8" rasterYSize="8">
+  <VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">
+    <SourceFilename relativetoVRT="0">{secret}</SourceFilename>
+    <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>8</LineOffset>
+  </VRTRasterBand>
+</VRTDataset>""")
+    _fails(capsys, ["info", str(vrt)], "outside its own folder")
+
+
+def test_isis_with_absurd_samples(tmp_path, capsys):
+    src = shared_file("mars/hirise/PSP_002118_1510_1m_o_forPDS_cropped.cub")
+    data = src.read_bytes()
+    bad = data.replace(b"  Samples = 50", b"  Samples = 90000", 1)
+    assert bad != data
+    cub = tmp_path / "bad.cub"
+    cub.write_bytes(bad)
+    assert cli_run(["info", str(cub)]) == 2
+    assert "bad.cub" in capsys.readouterr().err
+
+
+def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    # root (CI) can write into read-only folders, so the OS error is raised where the output is opened
+    import orbitml.io.write as w
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "ro" / "x.tif"))
+
+    monkeypatch.setattr(w, "write_gtiff", denied)
+    img = _envi(tmp_path)
+    _fails(capsys, ["convert", str(img), str(tmp_path / "ro" / "x.tif")], "permission denied", "x.tif")
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "x.tif"))
+
+    monkeypatch.setattr(w, "write_gtiff", full)
+    _fails(capsys, ["convert", str(img), str(tmp_path / "x.tif")], "No space left", "x.tif")
+
+
+def test_non_utf8_wavelength_table(tmp_path, capsys):
+    img = _envi(tmp_path)
+    csv = tmp_path / "wl.csv"
+    csv.write_bytes(b"wavelength\n\xff\xfe500\n600\n")
+    assert cli_run(["info", str(img), "--wavelengths", str(csv)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
