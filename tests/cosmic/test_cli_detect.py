@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from orbitml.cli.main import cli_run
 from orbitml.cosmic.products import read_product
@@ -79,3 +80,16 @@ def test_detect_unet_writes_probabilities(tmp_path):
     assert p.header["DETMETH"] == "unet" and p.prob.shape == p.sci.shape
     assert np.array_equal(p.mask, p.prob >= 0.4)
     assert ((p.prob >= 0) & (p.prob <= 1)).all()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3])
+def test_tiny_frames_refused_not_crashed(tmp_path, capsys, rows):
+    from astropy.io import fits
+
+    p = tmp_path / f"tiny{rows}.fits"
+    fits.PrimaryHDU(np.random.default_rng(rows).normal(100, 5, (rows, 16)).astype(np.float32)).writeto(p)
+    out = tmp_path / "out"
+    assert cli_run(["cosmic", "detect", str(p), "--out", str(out)]) == 2
+    cap = capsys.readouterr()
+    assert "needs at least 8 x 8" in cap.out + cap.err
+    assert not (out / "detect.run.json").exists()

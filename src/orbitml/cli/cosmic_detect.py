@@ -103,6 +103,8 @@ def detect(
         for frame, det in zip(loaded, detect_stack(loaded, k=k), strict=True):
             written.append(write_product(frame, det, out, overwrite=overwrite))
             console.print(f"{frame.path.name}: {det.n_regions} hits, {int(det.mask.sum())} px")
+    if not written:  # no run.json for a run that produced nothing
+        raise OrbitmlInputError(f"no frame could be processed ({len(skipped)} skipped)")
     params = {"method": method.value, **{k_: v for k_, v in common.items() if v is not None},
               "sigclip": sigclip, "objlim": objlim, "background": background, "k": k,
               "model": str(model) if model else None, "threshold": threshold, "skipped": skipped}
@@ -110,8 +112,6 @@ def detect(
                    name="detect.run.json")
     console.print(f"wrote {len(written)} product(s) to {out}" + (f"; skipped {len(skipped)} bad frame(s)"
                                                                    if skipped else ""))
-    if not written:
-        raise OrbitmlInputError(f"no frame could be processed ({len(skipped)} skipped)")
 
 
 def train(

@@ -121,6 +121,9 @@ def _background(frame: Frame, background) -> np.ndarray | None:
     raise OrbitmlInputError(f"unknown background {background!r}; use auto, provided, median or none")
 
 
+LACOSMIC_MIN_SIDE = 8  # its 7 x 7 median filters; astroscrappy writes out of bounds on frames of < 4 rows
+
+
 def detect_lacosmic(frame: Frame, *, sigclip: float = 4.5, sigfrac: float = 0.3, objlim: float = 5.0,
                     niter: int = 4, background="auto", use_variance: bool = False, clean: bool = True,
                     **extra) -> Detection:
@@ -135,6 +138,9 @@ def detect_lacosmic(frame: Frame, *, sigclip: float = 4.5, sigfrac: float = 0.3,
     """
     import astroscrappy
 
+    if min(frame.data.shape) < LACOSMIC_MIN_SIDE:  # astroscrappy corrupts memory on smaller frames
+        raise OrbitmlInputError(f"frame is {frame.data.shape[0]} x {frame.data.shape[1]} pixels; L.A.Cosmic needs "
+                                f"at least {LACOSMIC_MIN_SIDE} x {LACOSMIC_MIN_SIDE}", frame.path)
     bkg = _background(frame, background)
     sat_e = float(frame.saturation_adu) * frame.gain if np.isfinite(frame.saturation_adu) else 1e30
     var = frame.variance if use_variance and frame.variance is not None else None
