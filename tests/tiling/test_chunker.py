@@ -90,3 +90,19 @@ def test_index_reads_tile_pixels_in_batches():
             np.testing.assert_array_equal(idx.read(t), a)
             seen.append(t.index)
     assert seen == [t.index for t in kept]
+
+
+def test_bounded_windows_and_no_scan_give_the_same_index():
+    rng = np.random.default_rng(3)
+    img = rng.integers(1, 255, (2, 70, 130)).astype(np.uint8)
+    img[:, 5:20, 100:128] = 0
+    sc = make_scene(img)
+    ref = TileChunker(32, overlap=8, black_policy=0.1).tiles(sc)
+    small = TileChunker(32, overlap=8, black_policy=0.1).tiles(sc, max_block_bytes=32 * 2 * 40)
+    assert [(t.row, t.col, t.black_fraction, t.kept) for t in ref.tiles] == \
+        [(t.row, t.col, t.black_fraction, t.kept) for t in small.tiles]
+    fast = TileChunker(32, overlap=8).tiles(sc, scan=False)
+    assert [(t.row, t.col) for t in fast.tiles] == [(t.row, t.col) for t in ref.tiles]
+    assert all(np.isnan(t.black_fraction) and t.kept for t in fast.tiles)
+    with pytest.raises(OrbitmlInputError, match="needs the pixels"):
+        TileChunker(32, black_policy=0.1).tiles(sc, scan=False)

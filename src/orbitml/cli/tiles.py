@@ -35,7 +35,9 @@ def chunk(
     if max_black is not None and center_black is not None:
         raise OrbitmlInputError("give --max-black or --center-black, not both")
     policy = ("center", center_black) if center_black is not None else max_black
-    index = TileChunker(size=size, overlap=overlap, black_policy=policy, black_value=black_value).tiles(image)
+    # without a black policy no pixel is read: the index needs only the shape and the transform
+    index = TileChunker(size=size, overlap=overlap, black_policy=policy, black_value=black_value).tiles(
+        image, scan=policy is not None)
     index.write(out, overwrite=overwrite)
     write_run_info(out.parent, "orbitml tiles chunk", {"size": size, "overlap": overlap, "max_black": max_black,
                    "center_black": center_black, "black_value": black_value,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -119,7 +120,8 @@ class TileIndex:
     def to_geojson(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         feats = []
         for t in self.tiles:
-            props = {k: v for k, v in asdict(t).items() if k not in ("left", "bottom", "right", "top")}
+            props = {k: (None if isinstance(v, float) and math.isnan(v) else v)  # NaN is not JSON: null
+                     for k, v in asdict(t).items() if k not in ("left", "bottom", "right", "top")}
             feats.append({"type": "Feature", "id": t.index, "properties": props,
                           "geometry": {"type": "Polygon", "coordinates": [t.footprint(self.transform)]}})
         doc: dict[str, Any] = {"type": "FeatureCollection", "name": self.name}
@@ -129,7 +131,7 @@ class TileIndex:
             doc["crs_wkt"] = wkt
         doc["features"] = feats
         with atomic_path(path, overwrite) as tmp:
-            Path(tmp).write_text(json.dumps(doc), encoding="utf-8")
+            Path(tmp).write_text(json.dumps(doc, allow_nan=False), encoding="utf-8")
         return Path(path)
 
     def write(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -178,24 +180,45 @@ class TileChunker:
         hi = max(n - lo, lo + 1)
         return frac, not black[lo:hi, lo:hi].any()
 
-    def tiles(self, scene_or_path: Any) -> TileIndex:
-        """Scan the image strip by strip (one row of tiles in memory at a time) and index its tiles."""
+    def tiles(self, scene_or_path: Any, scan: bool = True, max_block_bytes: int = 64 * 2**20) -> TileIndex:
+        """Index the image's tiles, reading it by windows of at most ``max_block_bytes``.
+
+        ``scan=False`` (allowed only without a black policy) reads no pixels at all: the index then
+        needs only the image's shape and transform, and ``black_fraction`` is NaN.
+        """
         src = open_source(scene_or_path)
         s = self.size
         if s > src.height or s > src.width:
             raise OrbitmlInputError(f"tile size {s} px is larger than the image ({src.height} x {src.width} px)",
                                     getattr(src, "path", None))
+        if not scan and self.black_policy is not None:
+            raise OrbitmlInputError("a black/nodata policy needs the pixels: scan=True")
         step = s - self.overlap
         rows, cols = chunk_offsets(src.height, s, step), chunk_offsets(src.width, s, step)
         from orbitml.tiling.windows import window_bounds
 
+        # column groups whose window (s rows x span columns x bands) stays under the byte budget
+        per_col = s * max(src.count, 1) * max(np.dtype(src.dtype).itemsize, 1)
+        span_max = max(s, int(max_block_bytes // per_col))
+        groups: list[list[int]] = []
+        for j, c in enumerate(cols):
+            if groups and c + s - cols[groups[-1][0]] <= span_max:
+                groups[-1].append(j)
+            else:
+                groups.append([j])
         out: list[ChunkTile] = []
         for i, r in enumerate(rows):
-            strip = src.read(r, r + s)
-            black = invalid_mask(strip, src.nodata)
-            black |= (strip == self.black_value).all(axis=0)
+            row_tiles: dict[int, tuple[float, bool]] = {}
+            for g in groups if scan else []:
+                c0, c1 = cols[g[0]], cols[g[-1]] + s
+                block = src.read(r, r + s, c0, c1)
+                black = invalid_mask(block, src.nodata)
+                black |= (block == self.black_value).all(axis=0)
+                del block
+                for j in g:
+                    row_tiles[j] = self._keep(black[:, cols[j] - c0: cols[j] - c0 + s])
             for j, c in enumerate(cols):
-                frac, keep = self._keep(black[:, c: c + s])
+                frac, keep = row_tiles.get(j, (float("nan"), True))
                 left, bottom, right, top = window_bounds(src.transform, r, c, s, s)
                 out.append(ChunkTile(len(out), i, j, r, c, s, s, left, bottom, right, top, frac, keep))
         return TileIndex(out, src, s, self.overlap, self.black_policy)
