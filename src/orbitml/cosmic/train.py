@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import ndimage as ndi
 
 from orbitml.cosmic.detect import block_background, clean_frame, detect_lacosmic, normalise
@@ -36,14 +35,15 @@ class TrainManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     frames: list[str] = Field(default_factory=list, description="real frames (paths relative to the manifest)")
     hdu: str | None = None
-    simulated: int = Field(4, ge=0, description="number of simulated base frames")
+    simulated: int = Field(4, ge=0, le=1000, description="number of simulated base frames")
     sim_shape: tuple[int, int] = (256, 256)
     n_hits: float = Field(4.0, gt=0, description="mean number of hits injected per patch (Poisson)")
     patch: int = Field(64, ge=16, le=1024)
-    n_patches: int = Field(512, ge=4, description="training patches (drawn once, reshuffled each epoch)")
-    n_val: int = Field(64, ge=2, description="validation patches")
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(16, ge=1)
+    n_patches: int = Field(512, ge=4, le=1_000_000, description="training patches (drawn once, reshuffled each "
+                                                                "epoch)")
+    n_val: int = Field(64, ge=2, le=100_000, description="validation patches")
+    epochs: int = Field(10, ge=1, le=10_000)
+    batch_size: int = Field(16, ge=1, le=4096)
     base: int = Field(8, ge=2, le=64)
     lr: float = Field(3e-3, gt=0)
     pos_weight: float = Field(10.0, gt=0)
@@ -52,29 +52,26 @@ class TrainManifest(BaseModel):
     thickness_um: float = 20.0
     seed: int = 0
     out: str = "cosmic_unet"
-    threads: int = Field(2, ge=1)
+    threads: int = Field(2, ge=1, le=256)
+
+    @field_validator("sim_shape")
+    @classmethod
+    def _shape(cls, v):
+        if not all(16 <= int(x) <= 8192 for x in v):
+            raise ValueError("each side must be between 16 and 8192 pixels")
+        return v
 
 
 def load_manifest(path) -> tuple[TrainManifest, Path]:
     """Parse and validate a YAML manifest; relative frame paths and ``out`` resolve against its folder."""
+    from orbitml.io.manifest import load_manifest as _load
+    from orbitml.io.manifest import resolve_path
+
     path = Path(path)
-    if not path.exists():
-        raise OrbitmlInputError("no such manifest", path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise OrbitmlInputError(f"manifest is not valid YAML: {exc}", path) from None
-    if not isinstance(raw, dict):
-        raise OrbitmlInputError("manifest must be a YAML mapping of settings", path)
-    try:
-        man = TrainManifest(**raw)
-    except ValidationError as exc:
-        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise OrbitmlInputError(f"invalid manifest: {msgs}", path) from None
+    man = _load(path, TrainManifest)
     base = path.parent
-    man.frames = [str(p if Path(p).is_absolute() else base / p) for p in man.frames]
-    if not Path(man.out).is_absolute():
-        man.out = str(base / man.out)
+    man.frames = [resolve_path(p, base) for p in man.frames]
+    man.out = resolve_path(man.out, base)
     if man.simulated == 0 and not man.frames:
         raise OrbitmlInputError("manifest gives no frames and simulated: 0 -- nothing to train on", path)
     return man, path
