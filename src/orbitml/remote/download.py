@@ -181,7 +181,8 @@ def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: in
 
     def attempt() -> int:
         have = item.part.stat().st_size if item.part.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        # identity encoding: byte offsets of the file and of the transfer agree, so Range resumes it
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
         with client.stream("GET", item.url, headers=headers) as r:
             if r.status_code == 416:  # the partial file is not a prefix we can extend: start over
                 item.part.unlink(missing_ok=True)
@@ -209,7 +210,7 @@ def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: in
             if total is not None and item.size is not None and total != item.size:
                 raise RemoteError(f"{item.dest.name}: server sends {total} bytes, the record says {item.size}")
             with open(item.part, mode) as fh:
-                for chunk in r.iter_bytes(CHUNK):
+                for chunk in r.iter_raw():  # as it arrives: a cut keeps what came
                     fh.write(chunk)
                     have += len(chunk)
                     state["fetched"] += len(chunk)
