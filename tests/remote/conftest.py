@@ -161,6 +161,23 @@ class ReplayServer:
             return [r for r in self.log if path is None or r.path == path]
 
 
+_real_connect = socket.socket.connect
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch):
+    """Every remote test may talk to 127.0.0.1 / ::1 only: any other address fails the test."""
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            if not (host.startswith("127.") or host in ("::1", "localhost")):
+                raise AssertionError(f"test tried to reach {host}: only the local replay server is allowed")
+        return _real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
