@@ -47,9 +47,11 @@ Responder = Reply | Callable[[Request], Reply] | list
 
 
 def file_responder(data: bytes, *, ranges: bool = True, cut_first: int | None = None,
-                   fail_first: int = 0, fail_status: int = 503, delay: float = 0.0) -> Callable[[Request], Reply]:
-    """Serve ``data`` like a static file server: 206 for ``Range: bytes=N-``, the first ``fail_first``
-    requests answered ``fail_status``, the first successful one cut after ``cut_first`` bytes."""
+                   fail_first: int = 0, fail_status: int = 503, delay: float = 0.0,
+                   etag: str | None = None) -> Callable[[Request], Reply]:
+    """Serve ``data`` like a static file server: 206 for ``Range: bytes=N-`` (ignored when an
+    ``If-Range`` does not match ``etag``), the first ``fail_first`` requests answered ``fail_status``,
+    the first successful one cut after ``cut_first`` bytes."""
     state = {"n": 0, "cut": cut_first is not None}
 
     def respond(req: Request) -> Reply:
@@ -58,12 +60,16 @@ def file_responder(data: bytes, *, ranges: bool = True, cut_first: int | None = 
             return Reply(fail_status, b"busy")
         start = 0
         m = re.match(r"bytes=(\d+)-$", req.headers.get("range", ""))
+        if "if-range" in req.headers and req.headers["if-range"] != etag:
+            m = None  # the file changed since the partial copy: send it whole
         if ranges and m:
             start = int(m.group(1))
             if start >= len(data):
                 return Reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
         body = data[start:]
         headers = {"Content-Type": "application/octet-stream", "Accept-Ranges": "bytes" if ranges else "none"}
+        if etag:
+            headers["ETag"] = etag
         status = 200
         if start:
             status = 206

@@ -66,6 +66,20 @@ def test_interrupted_then_resumed_next_run(server, cache):
     assert res[0].status == "resumed" and (cache / "url" / "P1" / "a.img").read_bytes() == DATA
 
 
+def test_changed_file_is_not_spliced_onto_an_old_partial(server, cache):
+    old, new = DATA, DATA[::-1]
+    server.add("/f/a.img", file_responder(old, cut_first=30000, etag='"v1"'))
+    with pytest.raises(RemoteError):
+        run(server, cache, [product(server)], retries=0)
+    server.add("/f/a.img", file_responder(new, etag='"v2"'))  # the archive replaced the file meanwhile
+    _, res = run(server, cache, [product(server)], retries=0)
+    last = server.requests("/f/a.img")[-1]
+    assert last.headers["range"] == "bytes=30000-" and last.headers["if-range"] == '"v1"'
+    assert res[0].status == "downloaded"  # the server sent the new file whole; nothing was spliced
+    d = cache / "url" / "P1"
+    assert (d / "a.img").read_bytes() == new and sorted(x.name for x in d.iterdir()) == ["a.img"]
+
+
 def test_server_without_range_restarts_cleanly(server, cache):
     server.add("/f/a.img", file_responder(DATA, ranges=False, cut_first=5000))
     _, res = run(server, cache, [product(server, sha256=SHA)])
@@ -170,3 +184,18 @@ def test_cache_dir_env_and_xdg(monkeypatch, tmp_path):
     monkeypatch.delenv("ORBITML_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert download.default_cache_dir() == tmp_path / "x" / "orbitml"
+
+
+def test_interrupt_stops_transfer_and_keeps_no_final_file(server, cache):
+    import threading
+
+    from orbitml.remote import _http
+
+    server.add("/f/a.img", file_responder(DATA))
+    (item,) = download.plan([product(server)], cache).items
+    stop = threading.Event()
+    stop.set()
+    with _http.make_client(timeout=5) as cl, pytest.raises(download.Cancelled):
+        download._download(cl, cache, item, retries=0, backoff=0.01, max_bytes=1 << 30, advance=lambda n: None,
+                           stop=stop)
+    assert not item.dest.exists()

@@ -63,7 +63,7 @@ class FetchItem:
 @dataclass
 class FetchResult:
     item: FetchItem
-    status: str  # cached | downloaded | resumed | failed
+    status: str  # cached | downloaded | resumed | failed | cancelled
     path: Path | None = None
     nbytes: int = 0
     error: str | None = None
@@ -170,11 +170,45 @@ def _checksum_problem(path: Path, item: FetchItem) -> str | None:
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
+class Cancelled(Exception):
+    """The batch was interrupted; partial files stay for the next run."""
+
+
+def _validator_path(item: FetchItem) -> Path:
+    return item.part.with_name(item.part.name + ".json")
+
+
+def _read_validator(item: FetchItem) -> dict[str, str]:
+    try:
+        v = json.loads(_validator_path(item).read_text())
+    except (OSError, ValueError):
+        return {}
+    return v if isinstance(v, dict) and v.get("url") == item.url else {}
+
+
+def _save_validator(item: FetchItem, r: httpx.Response) -> None:
+    """Remember the ETag / Last-Modified of the file being fetched, so a resume can ask If-Range."""
+    etag, lm = r.headers.get("ETag"), r.headers.get("Last-Modified")
+    path = _validator_path(item)
+    if (etag and not etag.startswith("W/")) or lm:
+        path.write_text(json.dumps({"url": item.url, "etag": etag, "last_modified": lm}))
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _cleanup(item: FetchItem, part: bool = True) -> None:
+    if part:
+        item.part.unlink(missing_ok=True)
+    _validator_path(item).unlink(missing_ok=True)
+
+
 def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: int, backoff: float,
-              max_bytes: int, advance: Callable[[int], None]) -> FetchResult:
+              max_bytes: int, advance: Callable[[int], None],
+              stop: threading.Event | None = None) -> FetchResult:
     item.dest.parent.mkdir(parents=True, exist_ok=True)
     _refuse_links(cache, item.dest)
     _refuse_links(cache, item.part)
+    _refuse_links(cache, _validator_path(item))
     if item.size is not None and item.size > max_bytes:
         raise RemoteError(f"{item.dest.name}: {item.size} bytes exceeds the size cap of {max_bytes} bytes")
     state = {"resumed": False, "fetched": 0}
@@ -182,7 +216,14 @@ def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: in
     def attempt() -> int:
         have = item.part.stat().st_size if item.part.exists() else 0
         # identity encoding: byte offsets of the file and of the transfer agree, so Range resumes it
-        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={have}-"} if have else {})}
+        headers = {"Accept-Encoding": "identity"}
+        if have:
+            headers["Range"] = f"bytes={have}-"
+            v = _read_validator(item)  # the server sends the whole file if it changed since
+            if v.get("etag") and not str(v["etag"]).startswith("W/"):
+                headers["If-Range"] = v["etag"]
+            elif v.get("last_modified"):
+                headers["If-Range"] = v["last_modified"]
         with client.stream("GET", item.url, headers=headers) as r:
             if r.status_code == 416:  # the partial file is not a prefix we can extend: start over
                 item.part.unlink(missing_ok=True)
@@ -205,12 +246,15 @@ def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: in
                 have = 0
                 cl = r.headers.get("Content-Length")
                 total = int(cl) if cl and cl.isdigit() else None
+                _save_validator(item, r)
             if total is not None and total > max_bytes:
                 raise RemoteError(f"{item.dest.name}: {total} bytes exceeds the size cap of {max_bytes} bytes")
             if total is not None and item.size is not None and total != item.size:
                 raise RemoteError(f"{item.dest.name}: server sends {total} bytes, the record says {item.size}")
             with open(item.part, mode) as fh:
                 for chunk in r.iter_raw():  # as it arrives: a cut keeps what came
+                    if stop is not None and stop.is_set():
+                        raise Cancelled(item.dest.name)
                     fh.write(chunk)
                     have += len(chunk)
                     state["fetched"] += len(chunk)
@@ -224,19 +268,20 @@ def _download(client: httpx.Client, cache: Path, item: FetchItem, *, retries: in
     try:
         nbytes = _http.retrying(attempt, retries=retries, backoff=backoff)
     except RemoteError:
-        item.part.unlink(missing_ok=True)  # a permanent refusal: nothing half-written stays
+        _cleanup(item)  # a permanent refusal: nothing half-written stays
         raise
     except (_http.TransientHTTPError, httpx.TransportError) as exc:
         # keep the partial file: the next run resumes it with a Range request
         raise RemoteError(f"{item.dest.name}: {_http.describe_failure(exc, item.url)}") from None
     if item.size is not None and nbytes != item.size:
-        item.part.unlink(missing_ok=True)
+        _cleanup(item)
         raise RemoteError(f"{item.dest.name}: size mismatch: expected {item.size} bytes, got {nbytes}")
     problem = _checksum_problem(item.part, item)
     if problem is not None:
-        item.part.unlink(missing_ok=True)
+        _cleanup(item)
         raise RemoteError(f"{item.dest.name}: {problem}; the file was rejected and removed")
     os.replace(item.part, item.dest)
+    _cleanup(item, part=False)
     return FetchResult(item, "resumed" if state["resumed"] else "downloaded", item.dest, nbytes)
 
 
@@ -258,14 +303,17 @@ def fetch(p: Plan, *, workers: int = 4, retries: int = _http.DEFAULT_RETRIES, ba
     own = client is None
     cl = client or _http.make_client(timeout=timeout, max_connections=max(workers, 1))
     lock = threading.Lock()
+    stop = threading.Event()
     known, _ = p.total_bytes()
     with _progress(progress, len(todo), known) as advance:
         def one(item: FetchItem) -> FetchResult:
             try:
                 return _download(cl, p.cache_dir, item, retries=retries, backoff=backoff, max_bytes=max_bytes,
-                                 advance=lambda n: advance(n, 0, lock))
+                                 advance=lambda n: advance(n, 0, lock), stop=stop)
             except RemoteError as exc:
                 return FetchResult(item, "failed", None, 0, exc.reason)
+            except Cancelled:
+                return FetchResult(item, "cancelled", None, 0, "interrupted; the partial file is kept")
             finally:
                 advance(0, 1, lock)
 
@@ -274,7 +322,12 @@ def fetch(p: Plan, *, workers: int = 4, retries: int = _http.DEFAULT_RETRIES, ba
                 results += [one(i) for i in todo]
             else:
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orbitml-fetch") as pool:
-                    results += list(pool.map(one, todo))
+                    futures = [pool.submit(one, i) for i in todo]
+                    try:
+                        results += [f.result() for f in futures]
+                    except BaseException:  # Ctrl-C: stop every transfer at its next chunk, keep .part files
+                        stop.set()
+                        raise
         finally:
             if own:
                 cl.close()
