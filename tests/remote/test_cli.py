@@ -64,6 +64,30 @@ def test_search_errors_are_one_line(server, capsys):
     assert len(server.requests()) == 1  # a usage error touches no network
 
 
+def test_count_and_get_by_pdsid(server, tmp_path, capsys):
+    prods = [ode_product(i, server=server.base) for i in range(2)]
+
+    def respond(r):
+        if r.query["results"] == "c":
+            return Reply.json({"ODEResults": {"Status": "Success", "Count": "42"}})
+        return Reply.json(ode_answer([p for p in prods if p["pdsid"] == r.query.get("pdsid")]))
+
+    server.add("/live2/", respond)
+    assert cli_run(["remote", "search", "--preset", "ctx-edr", "--count", "--json",
+                    "--base-url", server.url("/live2/")]) == 0
+    assert json.loads(capsys.readouterr().out) == {"count": 42}
+    pid = prods[1]["pdsid"]
+    rc = cli_run(["remote", "get", "--pdsid", pid, "--dry-run", "--json", "--cache", str(tmp_path / "c"),
+                  "--base-url", server.url("/live2/")])
+    assert rc == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [f["path"].rsplit("/", 2)[-2] for f in plan["files"]] == [pid] * 3
+    q = server.requests("/live2/")[-1].query
+    assert (q["results"], q["pdsid"], q["target"]) == ("opf", pid, "mars")
+    assert cli_run(["remote", "get", "--pdsid", "NOPE", "--base-url", server.url("/live2/")]) == 2
+    assert "lists no files for NOPE" in capsys.readouterr().err
+
+
 def test_pair_cli(tmp_path, capsys):
     from orbitml.remote.records import save_results
 

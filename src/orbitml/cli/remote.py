@@ -97,6 +97,7 @@ def search(
     ls_min: float | None = typer.Option(None, "--ls-min", help="Solar longitude range start (deg; may wrap)."),
     ls_max: float | None = typer.Option(None, "--ls-max", help="Solar longitude range end (deg)."),
     files: bool = typer.Option(True, "--files/--no-files", help="Ask for the product files too (needed by get)."),
+    count_only: bool = typer.Option(False, "--count", help="Only print how many products match (results=c)."),
     max_products: int = typer.Option(10000, "--max", help="Refuse queries matching more products than this."),
     page_size: int = typer.Option(100, "--page-size", help="Products per ODE page (offset/limit paging)."),
     out_path: Path | None = _OUT,
@@ -120,6 +121,10 @@ def search(
     ls = None if ls_min is None else (ls_min, ls_max)
     query = dict(preset=preset, ihid=ihid, iid=iid, pt=pt, pdsid=pdsid, target=target, box=box, loc=loc,
                  start=start, end=end, ls=ls)
+    if count_only:
+        n = ode.count(base_url=base_url or ode.DEFAULT_ODE_URL, timeout=timeout, retries=retries, **query)
+        print_json({"count": n}) if as_json else out.print(f"{n} products match")
+        return
     with console.status("querying ODE") as st:
         prods = ode.search(base_url=base_url or ode.DEFAULT_ODE_URL, page_size=page_size, max_products=max_products,
                            timeout=timeout, retries=retries, with_files=files,
