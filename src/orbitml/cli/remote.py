@@ -65,7 +65,8 @@ def _emit(products, source: str, query: dict, out_path: Path | None, as_json: bo
         t.add_column(col)
     for p in products[:200]:
         b = p.bbox
-        total = sum(f.expected_bytes or 0 for f in p.files)
+        sizes = [f.expected_bytes for f in p.files if f.expected_bytes is not None]
+        total = sum(sizes) if sizes else None
         t.add_row(p.product_id, p.time.strftime("%Y-%m-%d %H:%M:%S") if p.time else "",
                   "" if p.solar_longitude is None else f"{p.solar_longitude:.1f}",
                   "" if not b else f"{(b[1] + b[3]) / 2:.3f}", "" if not b else f"{b[0]:.3f}..{b[2]:.3f}",
@@ -123,7 +124,10 @@ def search(
                  start=start, end=end, ls=ls)
     if count_only:
         n = ode.count(base_url=base_url or ode.DEFAULT_ODE_URL, timeout=timeout, retries=retries, **query)
-        print_json({"count": n}) if as_json else out.print(f"{n} products match")
+        if as_json:
+            print_json({"count": n})
+        else:
+            out.print(f"{n} products match")
         return
     with console.status("querying ODE") as st:
         prods = ode.search(base_url=base_url or ode.DEFAULT_ODE_URL, page_size=page_size, max_products=max_products,
@@ -236,8 +240,9 @@ def get(
     timeout: float = _TIMEOUT,
     retries: int = _RETRIES,
 ) -> None:
-    """Fetch the files of search results (and ODE product ids) into the cache: parallel, resumable,
-    checked, atomic; files already in the cache are not fetched again."""
+    """Fetch the files of search results (or ODE product ids) into the cache: parallel, resumable, checked.
+
+    Files already in the cache are not fetched again; an interrupted run resumes where it stopped."""
     from orbitml.errors import OrbitmlInputError
     from orbitml.remote import ode
     from orbitml.remote.records import Product, load_results
