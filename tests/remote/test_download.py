@@ -134,7 +134,7 @@ def test_dry_run_makes_no_request(server, cache):
 
 
 @pytest.mark.parametrize("name", ["../evil.img", "/etc/passwd", "a/../../x", "..", "a\\b.img", "c:x.img",
-                                  "", "sub/./x"])
+                                  "", "sub/./x", ".orbitml-product.json", "x.img.part", "~/x"])
 def test_malicious_file_names_refused(server, cache, name):
     prod = Product(source="url", product_id="P1", files=[RemoteFile(url=server.url("/f/x"), name=name)])
     with pytest.raises(RemoteError, match="refusing"):

@@ -125,6 +125,8 @@ def plan(products: Iterable[Product], cache_dir: str | os.PathLike | None = None
                 continue
             check_url(f.url)
             dest = base / str(safe_relpath(f.name))
+            if dest.name == PRODUCT_RECORD or dest.name.endswith((".part", ".part.json")):
+                raise RemoteError(f"refusing file name {f.name!r}: it collides with orbitml's own cache files")
             if dest in seen:
                 continue
             seen.add(dest)

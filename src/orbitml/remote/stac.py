@@ -53,6 +53,16 @@ def _files(item: Any, roles: set[str] | None, keys: Sequence[str] | None) -> lis
     return out
 
 
+def _bbox2d(b: Any) -> tuple[float, float, float, float] | None:
+    if not b:
+        return None
+    if len(b) == 4:
+        return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+    if len(b) == 6:  # west, south, min z, east, north, max z
+        return (float(b[0]), float(b[1]), float(b[3]), float(b[4]))
+    return None
+
+
 def item_to_product(item: Any, roles: Iterable[str] | None = ("data",),
                     keys: Sequence[str] | None = None) -> Product:
     """A pystac Item as a :class:`Product` (assets filtered by ``roles`` or ``keys``)."""
@@ -74,7 +84,7 @@ def item_to_product(item: Any, roles: Iterable[str] | None = ("data",),
         instrument_host=props.get("platform"),
         instrument=", ".join(instruments) if isinstance(instruments, list) else instruments,
         target=targets[0] if isinstance(targets, list) and targets else None,
-        footprint=geom, bbox=tuple(item.bbox[:4]) if item.bbox and len(item.bbox) in (4, 6) else None,
+        footprint=geom, bbox=_bbox2d(item.bbox),
         observation_time=item.datetime if isinstance(item.datetime, datetime) else None,
         start_time=parse_time(props.get("start_datetime")), stop_time=parse_time(props.get("end_datetime")),
         solar_longitude=ls, files=_files(item, rset, keys),
