@@ -151,3 +151,20 @@ def test_fetched_real_product_opens_with_info(server, tmp_path, capsys):
 def test_usage_errors(args, capsys):
     assert cli_run(args) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_fetched_folder_feeds_cosmic_detect(server, tmp_path, capsys):
+    """A fetched product folder (with orbitml's hidden record beside the file) feeds `cosmic detect`."""
+    src = shared_file("ccd/gmos_S20190808S0048_cutout.fits")
+    data = src.read_bytes()
+    server.add("/f/" + src.name, file_responder(data))
+    from orbitml.remote.records import Product, RemoteFile, save_results
+
+    prod = Product(source="url", product_id="gmos", files=[
+        RemoteFile(url=server.url("/f/" + src.name), name=src.name, md5=hashlib.md5(data).hexdigest())])
+    save_results(tmp_path / "r.json", [prod], "url")
+    assert cli_run(["remote", "get", str(tmp_path / "r.json"), "--cache", str(tmp_path / "c"), "--json"]) == 0
+    folder = tmp_path / "c" / "url" / "gmos"
+    assert (folder / ".orbitml-product.json").is_file()
+    assert cli_run(["cosmic", "detect", str(folder), "--out", str(tmp_path / "det")]) == 0
+    assert (tmp_path / "det" / (src.stem + ".cosmic.fits")).is_file()
