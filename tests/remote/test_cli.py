@@ -168,3 +168,20 @@ def test_fetched_folder_feeds_cosmic_detect(server, tmp_path, capsys):
     assert (folder / ".orbitml-product.json").is_file()
     assert cli_run(["cosmic", "detect", str(folder), "--out", str(tmp_path / "det")]) == 0
     assert (tmp_path / "det" / (src.stem + ".cosmic.fits")).is_file()
+
+
+def test_stac_cli_bbox_conventions(server, tmp_path, capsys):
+    from .test_stac import setup
+
+    setup(server)
+    rc = cli_run(["remote", "stac", "--url", server.url("/"), "--collection", "mro_hirise_uncontrolled_observations",
+                  "--bbox", "350,-5,10,5", "--query", "gsd<1", "--max", "2", "--out", str(tmp_path / "s.json")])
+    assert rc == 0 and len(load_results(tmp_path / "s.json")) == 2
+    body = json.loads(server.requests("/search")[0].body)
+    assert body["bbox"] == [-10.0, -5.0, 10.0, 5.0]  # 0-360 box across 0 -> -180..180 for STAC
+    assert body["query"] == {"gsd": {"lt": 1}}
+    capsys.readouterr()
+    rc = cli_run(["remote", "stac", "--url", server.url("/"), "--bbox", "10,-5,5,5", "--lon-convention", "west",
+                  "--max", "1", "--json"])
+    assert rc == 0 and len(json.loads(capsys.readouterr().out)) == 1
+    assert json.loads(server.requests("/search")[-1].body)["bbox"] == [-10.0, -5.0, -5.0, 5.0]
