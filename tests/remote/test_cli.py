@@ -88,6 +88,21 @@ def test_count_and_get_by_pdsid(server, tmp_path, capsys):
     assert "lists no files for NOPE" in capsys.readouterr().err
 
 
+def test_search_without_files_then_get_asks_the_files_query(server, tmp_path, capsys):
+    metas = [ode_product(i, files=False) for i in range(2)]
+    full = [ode_product(i, server=server.base) for i in range(2)]
+    server.add("/live2/", lambda r: Reply.json(ode_answer(
+        metas if r.query["results"] == "opm" else [f for f in full if f["ode_id"] in r.query["odeid"].split("|")])))
+    res = tmp_path / "m.json"
+    assert cli_run(["remote", "search", "--preset", "crism-mtrdr", "--no-files", "--out", str(res),
+                    "--base-url", server.url("/live2/")]) == 0
+    capsys.readouterr()
+    assert cli_run(["remote", "get", str(res), "--dry-run", "--json", "--cache", str(tmp_path / "c"),
+                    "--base-url", server.url("/live2/")]) == 0
+    assert json.loads(capsys.readouterr().out)["to_fetch"] == 6
+    assert server.requests("/live2/")[-1].query["odeid"] == "1000|1001"
+
+
 def test_pair_cli(tmp_path, capsys):
     from orbitml.remote.records import save_results
 

@@ -248,6 +248,13 @@ def get(
     from orbitml.remote.records import Product, load_results
 
     products = [p for r in (results or []) for p in load_results(r)]
+    bare = [i for i, p in enumerate(products) if p.source == "ode" and not p.files]
+    if bare:  # searched with --no-files: the separate product-files query, as the ODE manual advises
+        with console.status(f"asking ODE for the files of {len(bare)} products"):
+            filled = ode.product_files([products[i] for i in bare], base_url=base_url or ode.DEFAULT_ODE_URL,
+                                       timeout=timeout, retries=retries)
+        for i, p in zip(bare, filled, strict=True):
+            products[i] = p
     if pdsid:
         wanted = [Product(source="ode", product_id=i, target=target) for i in pdsid]
         with console.status("asking ODE for the product files"):
