@@ -156,7 +156,7 @@ def test_fetched_real_product_opens_with_info(server, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)[0]["status"] == "resumed"
     path = tmp_path / "c" / "ode" / prod.product_id / src.name
     assert cli_run(["info", str(path), "--json"]) == 0
-    d = json.loads(capsys.readouterr().out)
+    (d,) = json.loads(capsys.readouterr().out)
     assert d["bands"] == 489 and "Mars" in d["crs"]  # the real MTRDR subset, georeferenced, as archived
     assert path.read_bytes() == data
 
