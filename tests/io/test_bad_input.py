@@ -177,3 +177,10 @@ def test_non_utf8_wavelength_table(tmp_path, capsys):
     csv.write_bytes(b"wavelength\n\xff\xfe500\n600\n")
     assert cli_run(["info", str(img), "--wavelengths", str(csv)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_convert_onto_a_folder_leaves_nothing(tmp_path, capsys):
+    img = _envi(tmp_path)
+    (tmp_path / "out.img").mkdir()
+    _fails(capsys, ["convert", str(img), str(tmp_path / "out.img"), "--overwrite"], "existing folder")
+    assert not (tmp_path / "out.hdr").exists()

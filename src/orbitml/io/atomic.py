@@ -22,6 +22,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise OrbitmlInputError("output exists; use --overwrite to replace it", path)
+    if path.is_dir() and path.suffix:
+        raise OrbitmlInputError("output is an existing folder; give a file name (or remove the folder)", path)
     if not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
     return path
