@@ -32,6 +32,27 @@ def _fig_to_b64(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def format_number(v: float, floatfmt: str = ".4g") -> str:
+    """A float for people: NaN as "n/a", and never a rounded 1 (or 0) that hides a difference.
+
+    ``0.99996`` with 4 significant digits would print as "1"; it prints with as many digits as
+    needed to differ from the round value (up to 12), so "accuracy 1" means exactly 1.
+    """
+    import math
+
+    if math.isnan(v):
+        return "n/a"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    text = format(v, floatfmt)
+    if float(text) != v and float(text) in (0.0, 1.0, -1.0):
+        for digits in range(5, 13):
+            text = format(v, f".{digits}g")
+            if float(text) not in (0.0, 1.0, -1.0):
+                break
+    return text
+
+
 def table_html(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, floatfmt: str = ".4g") -> str:
     """HTML table from a list of dict rows."""
     rows = list(rows)
@@ -40,7 +61,7 @@ def table_html(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None 
 
     def fmt(v: Any) -> str:
         if isinstance(v, float):
-            return format(v, floatfmt)
+            return format_number(v, floatfmt)
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
