@@ -65,15 +65,20 @@ def spectra_figure(
 ):
     """Line plot of spectra (rows) against wavelength in nm, optionally offset for clarity."""
     spectra = np.atleast_2d(np.asarray(spectra, dtype=float))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    n = len(spectra)
+    # enough distinct colours for every curve (tab10 repeats after 10, tab20 after 20, then dashes)
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    styles = ["-", "--", ":", "-."]
+    fig, ax = plt.subplots(figsize=(7.5 if labels is not None else 7, 4))
     for i, s in enumerate(spectra):
-        ax.plot(np.asarray(wavelength) / 1000.0, s + i * offset, lw=1.2,
-                label=None if labels is None else str(labels[i]))
+        ax.plot(np.asarray(wavelength) / 1000.0, s + i * offset, lw=1.2, color=cmap(i % cmap.N),
+                ls=styles[(i // cmap.N) % len(styles)], label=None if labels is None else str(labels[i]))
     ax.set_xlabel("wavelength (µm)")
     ax.set_ylabel(ylabel + (" (offset)" if offset else ""))
     ax.set_title(title)
-    if labels is not None:
-        ax.legend(fontsize=7, ncol=2 if len(spectra) > 6 else 1)
+    if labels is not None:  # outside the axes: a legend must never cover absorption features
+        ax.legend(fontsize=7, ncol=2 if n > 12 else 1, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

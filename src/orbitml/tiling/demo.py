@@ -51,11 +51,12 @@ def _figures(img, errs, index, ctx_size):
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig1, axs = plt.subplots(1, 3, figsize=(10, 3.2))
+    fig1, axs = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     for ax, kind in zip(axs, ("uniform", "gaussian", "hann"), strict=True):
         im = ax.imshow(weights(kind, 64, 64), vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"{kind} weights (64 px tile)")
+        ax.set_title(kind, fontsize=10)
         ax.set_axis_off()
+    fig1.suptitle("blending weights of a 64 px tile")
     fig1.colorbar(im, ax=axs, shrink=0.8)
     fig2, axs = plt.subplots(1, len(errs), figsize=(4 * len(errs), 4))
     vmax = max(float(np.nanmax(e)) for e in errs.values()) or 1.0
