@@ -28,7 +28,10 @@ def section(ctx: DemoContext) -> None:
     envi = write_scene(sim.scene, folder / "simulated.img", format="envi", overwrite=True)
     tif = write_scene(sim.scene, folder / "simulated.tif", format="gtiff", overwrite=True)
     a, b = open_scene(envi), open_scene(tif)
+    from pyproj import CRS
+
     same = bool(np.array_equal(np.nan_to_num(a.values, nan=-1), np.nan_to_num(b.values, nan=-1)))
+    same_crs = bool(CRS(a.rio.crs.to_wkt()).equals(CRS(b.rio.crs.to_wkt()))) and a.rio.transform() == b.rio.transform()
     wl = sim.wavelength
     bands = [int(np.argmin(np.abs(wl - w))) for w in (2300.0, 1900.0, 1500.0)]
     rows = []
@@ -36,11 +39,13 @@ def section(ctx: DemoContext) -> None:
         d = describe(p)
         rows.append({"file": p.name, "format": d["format"], "bands": d["bands"], "size": f"{d['height']}x{d['width']}",
                      "wavelengths (nm)": f"{d['wavelength_nm'][0]:.0f}-{d['wavelength_nm'][1]:.0f}",
-                     "CRS": d["crs"], "nodata": d["nodata"]})
+                     "CRS": d["crs"] if not same_crs else rows[0]["CRS"] if rows else d["crs"],
+                     "nodata": d["nodata"]})
     ctx.report.add_section(
         "Scene model and I/O",
         "A simulated CRISM-like scene (smooth abundance fields of five mineral families, linear mixing, "
-        f"SNR 40 dB, 5% nodata) written as ENVI and GeoTIFF and read back. Both copies identical: {same}.",
+        f"SNR 40 dB, 5% nodata) written as ENVI and GeoTIFF and read back. Both copies identical: {same}. "
+        f"Same CRS and transform: {same_crs} (ENVI keeps the CRS under the name 'Mars_Equirectangular').",
         figures=[
             ("false colour (3-sigma stretch) from the ENVI copy", false_colour_figure(a.values, bands, "ENVI", wl)),
             ("endmember spectra (truth)", spectra_figure(wl, sim.endmembers, sim.names, "endmembers")),
