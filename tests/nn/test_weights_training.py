@@ -30,6 +30,12 @@ def test_weights_round_trip_and_card(tmp_path):
         load_weights(w, architecture="Other")
     with pytest.raises(OrbitmlInputError, match="do not match"):
         load_state_into(nn.Linear(4, 2), state, w)
+    w2 = save_weights(m, tmp_path / "other", card)
+    data = bytearray(w2.read_bytes())
+    data[-1] ^= 1
+    w2.write_bytes(bytes(data))
+    with pytest.raises(OrbitmlInputError, match="digest"):
+        load_weights(w2)
     (tmp_path / "bad.safetensors").write_bytes(b"not a model")
     with pytest.raises(OrbitmlInputError, match="not a readable safetensors"):
         load_weights(tmp_path / "bad.safetensors")

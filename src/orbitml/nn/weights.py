@@ -90,6 +90,10 @@ def load_weights(path: str | os.PathLike, architecture: str | tuple[str, ...] | 
         raise OrbitmlInputError(f"model card is not valid JSON: {exc}", card_path) from None
     if not isinstance(card, dict):
         raise OrbitmlInputError("model card must be a JSON object", card_path)
+    digest = card.get("weights_sha256")
+    if digest is not None and digest != file_digest(weights):
+        raise OrbitmlInputError("weights do not match the digest in their model card (changed or corrupt file)",
+                                weights)
     if architecture is not None:
         allowed = (architecture,) if isinstance(architecture, str) else tuple(architecture)
         if card.get("architecture") not in allowed:
