@@ -87,3 +87,14 @@ def test_json_everywhere_is_parseable(tmp_path, capsys):
     assert d["tiles"] == 12 and d["kept"] == 12
     assert cli_run(["unmix", "endmembers", str(img), "--p", "2", "--out", str(tmp_path / "em"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["endmembers"] == 2
+
+
+def test_ctrl_c_is_one_line_exit_130(tmp_path, capsys, monkeypatch):
+    import orbitml.report.demo as demo
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "run_demo", interrupted)
+    assert cli_run(["demo", "--quick", "--out", str(tmp_path / "d")]) == 130
+    assert capsys.readouterr().err.strip() == "orbitml: interrupted"

@@ -175,12 +175,18 @@ def cli_run(argv: list[str] | None = None) -> int:
     _quiet_warnings()
     try:
         rv = _command().main(args=argv, standalone_mode=False, prog_name="orbitml")
-        return int(rv) if isinstance(rv, int) else 0
+        code = int(rv) if isinstance(rv, int) else 0
+        if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns without a word
+            print("orbitml: interrupted", file=sys.stderr)
+        return code
     except OrbitmlInputError as exc:
         print(f"orbitml: error: {exc}", file=sys.stderr)
         return 2
     except _CLICK_EXIT as exc:
-        return int(getattr(exc, "exit_code", 0) or 0)
+        code = int(getattr(exc, "exit_code", 0) or 0)
+        if code == 130:  # typer turns Ctrl-C into a silent Exit(130)
+            print("orbitml: interrupted", file=sys.stderr)
+        return code
     except (*_CLICK_ABORT, KeyboardInterrupt):
         print("orbitml: interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import logging
 import math
 import os
 import sys
@@ -104,7 +105,8 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     import dask
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV}), \
-            LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0") as cl, \
+            LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=":0",
+                         silence_logs=logging.ERROR) as cl, \
             Client(cl) as client:
         yield client
 
@@ -120,8 +122,13 @@ def _gdal_env(plan: Plan):
 
 def _band_task(source, runner, plan: Plan, a: int, b: int) -> tuple[int, np.ndarray]:
     tune_malloc()  # workers started elsewhere (a remote scheduler) do not have WORKER_ENV
+    import warnings
+
     parts: list[np.ndarray] = []
-    with _gdal_env(plan):
+    with _gdal_env(plan), warnings.catch_warnings():
+        from rasterio.errors import NotGeoreferencedWarning
+
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # said once by the caller, not per worker task
         stream_rows(source, runner, plan, a, b, lambda r0, blk: parts.append(blk))
     return a, np.concatenate(parts, axis=1)
 
