@@ -159,7 +159,7 @@ def augment(
     from orbitml.io.atomic import check_writable
     from orbitml.io.provenance import write_run_info
     from orbitml.spectra import SpectralLibrary, read_library, write_library
-    from orbitml.spectra.augment import BandNoise, Compose, Mixture, Offset, Scale, Tilt, augment_library
+    from orbitml.spectra.augment import Compose, augment_library
 
     check_writable(out, overwrite)
     lib = read_library(lib_path)
@@ -182,21 +182,7 @@ def augment(
     if total > _MAX_OUTPUT_VALUES:
         raise OrbitmlInputError(f"{len(lib)} classes x {n_per_class} spectra x {lib.n_bands} bands is too large "
                                 "for one library file; use --select or a smaller --n-per-class", lib_path)
-    snr_model: float | np.ndarray = snr
-    if snr_table is not None:
-        wl_s, snr_s = _snr_table(snr_table)
-        snr_model = np.interp(lib.wavelength, wl_s, snr_s)
-    bg = None
-    if background is not None:
-        bgl = read_library(background)
-        if bgl.n_bands != lib.n_bands or not np.allclose(bgl.wavelength, lib.wavelength, atol=0.05):
-            raise OrbitmlInputError("background spectra are on other bands than the library; resample them first",
-                                    background)
-        bg = bgl.spectra[np.isfinite(bgl.spectra).all(axis=1)]
-    steps = []
-    if min_fraction < 1.0:
-        steps.append(Mixture(min_fraction=min_fraction))
-    steps += [Offset(offset), Scale(*scale), Tilt(tilt), BandNoise(snr=snr_model)]
+    steps, bg = _augmenter(lib, offset, scale, tilt, min_fraction, snr, snr_table, background)
     t0 = time.perf_counter()
     X, y = augment_library(lib.spectra, n_per_class, Compose(steps), labels=lib.names, wavelength=lib.wavelength,
                            background=bg, include_original=include_original, random_state=seed)
@@ -212,6 +198,27 @@ def augment(
                     "include_original": include_original, "classes": lib.names, "output": str(out)},
                    seed=seed, inputs=[str(lib_path)], name=f"{out.stem}.run.json")
     console.print(f"{len(lib)} classes x {n_per_class} spectra in {dt:.2f} s -> {out}")
+
+
+def _augmenter(lib, offset, scale, tilt, min_fraction, snr, snr_table, background):
+    """The augmentation steps for ``lib``'s bands and the background spectra (or None)."""
+    import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.spectra import read_library
+    from orbitml.spectra.augment import BandNoise, Mixture, Offset, Scale, Tilt
+
+    snr_model = snr if snr_table is None else np.interp(lib.wavelength, *_snr_table(snr_table))
+    bg = None
+    if background is not None:
+        bgl = read_library(background)
+        if bgl.n_bands != lib.n_bands or not np.allclose(bgl.wavelength, lib.wavelength, atol=0.05):
+            raise OrbitmlInputError("background spectra are on other bands than the library; resample them first",
+                                    background)
+        bg = bgl.spectra[np.isfinite(bgl.spectra).all(axis=1)]
+    steps = [Mixture(min_fraction=min_fraction)] if min_fraction < 1.0 else []
+    steps += [Offset(offset), Scale(*scale), Tilt(tilt), BandNoise(snr=snr_model)]
+    return steps, bg
 
 
 def _parse_classes(specs: list[str]) -> list[tuple[str, str]]:
@@ -235,7 +242,7 @@ def _augment_grouped(lib, lib_path, out, specs, n_per_class, offset, scale, tilt
     from orbitml.errors import OrbitmlInputError
     from orbitml.io.provenance import write_run_info
     from orbitml.spectra import SpectralLibrary, write_library
-    from orbitml.spectra.augment import BandNoise, Compose, Mixture, Offset, Scale, Tilt, augment_classes
+    from orbitml.spectra.augment import Compose, augment_classes
 
     complete = np.isfinite(lib.spectra).all(axis=1)
     if not complete.all():
@@ -245,18 +252,7 @@ def _augment_grouped(lib, lib_path, out, specs, n_per_class, offset, scale, tilt
     if len(names) * int(n_per_class) * lib.n_bands > _MAX_OUTPUT_VALUES:
         raise OrbitmlInputError(f"{len(names)} classes x {n_per_class} spectra x {lib.n_bands} bands is too large "
                                 "for one library file; use a smaller --n-per-class", lib_path)
-    snr_model = snr if snr_table is None else np.interp(sub.wavelength, *_snr_table(snr_table))
-    bg = None
-    if background is not None:
-        from orbitml.spectra import read_library
-
-        bgl = read_library(background)
-        if bgl.n_bands != sub.n_bands or not np.allclose(bgl.wavelength, sub.wavelength, atol=0.05):
-            raise OrbitmlInputError("background spectra are on other bands than the library; resample them first",
-                                    background)
-        bg = bgl.spectra[np.isfinite(bgl.spectra).all(axis=1)]
-    steps = [Mixture(min_fraction=min_fraction)] if min_fraction < 1.0 else []
-    steps += [Offset(offset), Scale(*scale), Tilt(tilt), BandNoise(snr=snr_model)]
+    steps, bg = _augmenter(sub, offset, scale, tilt, min_fraction, snr, snr_table, background)
     t0 = time.perf_counter()
     X, y = augment_classes(sub.spectra, cls, n_per_class, Compose(steps), class_names=names,
                            wavelength=sub.wavelength, background=bg, include_original=include_original,

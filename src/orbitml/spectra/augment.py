@@ -200,34 +200,11 @@ def augment_library(
     S = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
     if S.ndim != 2 or S.shape[0] == 0:
         raise OrbitmlInputError(f"spectra must be a (n_classes, n_bands) array, got shape {S.shape}")
-    if not np.isfinite(S).all():
-        bad = np.flatnonzero(~np.isfinite(S).all(axis=1)).tolist()
-        raise OrbitmlInputError(f"library spectra {bad[:10]} hold NaN/inf (missing bands): drop or fill them first")
-    n = int(n_per_class)
-    if n < 1:
-        raise OrbitmlInputError(f"n_per_class must be >= 1, got {n_per_class}")
     if labels is not None and len(labels) != S.shape[0]:
         raise OrbitmlInputError(f"{len(labels)} labels for {S.shape[0]} spectra")
-    if wavelength is not None and np.size(wavelength) != S.shape[1]:
-        raise OrbitmlInputError(f"{np.size(wavelength)} wavelengths for {S.shape[1]} bands")
-    if background is not None:
-        background = np.atleast_2d(np.asarray(background, dtype=np.float64))
-        if background.shape[1] != S.shape[1]:
-            raise OrbitmlInputError(f"background has {background.shape[1]} bands, the library {S.shape[1]}")
-    aug = augmenter if augmenter is not None else default_augmenter()
-    children = np.random.SeedSequence(random_state).spawn(S.shape[0])
-    k = S.shape[0]
-    X = np.empty((k * n, S.shape[1]), dtype=dtype)
-    for i in range(k):
-        rng = np.random.default_rng(children[i])
-        block = np.repeat(S[i : i + 1], n, axis=0)
-        others = background if background is not None else (np.delete(S, i, axis=0) if k > 1 else None)
-        out = aug(block, rng, wavelength, others=others) if isinstance(aug, Compose) else aug(block, rng, wavelength)
-        if include_original:
-            out[0] = S[i]
-        X[i * n : (i + 1) * n] = out
-    lab = np.arange(k) if labels is None else np.asarray(labels)
-    return X, np.repeat(lab, n)
+    return augment_classes(S, np.arange(S.shape[0]), n_per_class, augmenter, class_names=labels,
+                           wavelength=wavelength, background=background, include_original=include_original,
+                           random_state=random_state, dtype=dtype)
 
 
 def augment_classes(
@@ -271,6 +248,8 @@ def augment_classes(
     n = int(n_per_class)
     if n < 1:
         raise OrbitmlInputError(f"n_per_class must be >= 1, got {n_per_class}")
+    if wavelength is not None and np.size(wavelength) != S.shape[1]:
+        raise OrbitmlInputError(f"{np.size(wavelength)} wavelengths for {S.shape[1]} bands")
     if background is not None:
         background = np.atleast_2d(np.asarray(background, dtype=np.float64))
         if background.shape[1] != S.shape[1]:
@@ -281,7 +260,8 @@ def augment_classes(
     for c in range(k):
         rng = np.random.default_rng(children[c])
         members = np.flatnonzero(cls == c)
-        block = S[rng.choice(members, size=n)]
+        # one member: no draw (so one spectrum per class gives what augment_library always gave)
+        block = np.repeat(S[members], n, axis=0) if members.size == 1 else S[rng.choice(members, size=n)]
         others = background if background is not None else (S[cls != c] if k > 1 else None)
         out = aug(block, rng, wavelength, others=others) if isinstance(aug, Compose) else aug(block, rng, wavelength)
         if include_original:
