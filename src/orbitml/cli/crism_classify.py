@@ -165,15 +165,19 @@ def ratio(
         ds = read_mat(bland)
         bmodel = BlandModel().fit(ds.pixspec, ds.pixims, dataset_wavelengths(ds))
     scene = _open_image(image, wavelengths)
-    cube, wl = scene_cube(scene)
+    from orbitml.scene import wavelengths as scene_wavelengths
+
+    wl = scene_wavelengths(scene)
+    if wl is None:
+        raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", image)
     keep = np.flatnonzero(cb.l_band_mask(wl))
     if keep.size == 0:
         raise OrbitmlInputError("no band of the image lies in 1021-3477 nm", image)
     keep = keep[np.argsort(wl[keep])]
-    wl_k = wl[keep]
+    cube, wl_k = scene_cube(scene, keep)  # one C-ordered copy of the L bands, processed in place
     main = cb.main_band_mask(wl_k)
     with _progress(f"ratioing {image.name}") as say:
-        pre = ratio_cube(cube[:, :, keep], wl_k, main, bmodel, settings, source=str(image), progress=say)
+        pre = ratio_cube(cube, wl_k, main, bmodel, settings, source=str(image), progress=say)
     R, score, v = pre.ratioed, pre.blandness, pre.valid
     ext = ".tif" if format != "envi" else ".img"
     rs = make_scene(np.moveaxis(R, -1, 0), wavelength=wl_k, crs=scene.rio.crs, transform=scene.rio.transform(),

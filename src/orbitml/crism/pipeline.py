@@ -45,6 +45,7 @@ class RatioResult:
     blandness: np.ndarray  # (rows, cols) float32 log-likelihood, -inf = not usable
     bad: np.ndarray  # (rows, cols) bool: a bad value among the main bands
     valid: np.ndarray  # (rows, cols) bool: ratioed spectrum finite in every band
+    column_flags: np.ndarray  # (cols, bands) bool: bands replaced by column-spike removal
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -54,8 +55,10 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
     """Bad values -> column spikes -> blandness -> column ratioing -> despiking.
 
     ``X`` is a ``(rows, cols, bands)`` cube with its wavelength table (nm); ``main`` flags the
-    bands used for statistics and bad-pixel flags (the 248 main bands).  A float32 C-ordered
-    ``X`` is modified in place.  The bland model's bands are matched by wavelength among the
+    bands used for statistics and bad-pixel flags (the 248 main bands); column-spike removal and
+    despiking statistics run on them only (as crism_ml does), so no running median reaches
+    across the 2.65-2.8 um gap.  A float32 C-ordered ``X`` is modified in place (anything else is
+    copied once).  The bland model's bands are matched by wavelength among the
     main bands.
     """
     say = progress or (lambda m: None)
@@ -72,7 +75,7 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
     t["bad_values"] = time.perf_counter() - t0
     say("column spike removal")
     t0 = time.perf_counter()
-    X, _ = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
+    X, col_flags = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
                                 copy=False, threads=threads)
     t["column_spikes"] = time.perf_counter() - t0
     say("blandness")
@@ -99,7 +102,8 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
         despike(R, s.despike_passes, stat_bands=main, copy=False, threads=threads,
                 rows=None if vflat.all() else vflat)
     t["despike"] = time.perf_counter() - t0
-    return RatioResult(unratioed=X, ratioed=ratioed, blandness=blandness, bad=bad, valid=valid, timings=t)
+    return RatioResult(unratioed=X, ratioed=ratioed, blandness=blandness, bad=bad, valid=valid,
+                       column_flags=col_flags, timings=t)
 
 
 def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None = None):
@@ -111,27 +115,59 @@ def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None 
     return np.concatenate([idx, long_idx]), n_fill
 
 
-def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source: str | None = None,
-                  progress: Callable[[str], None] | None = None, threads: int | None = None) -> CrismResult:
-    """Run the whole pipeline on an unratioed I/F cube ``(rows, cols, bands)``."""
-    say = progress or (lambda m: None)
-    s = clf.settings
+def _check_inputs(cube_shape, clf, bland, source):
     if bland is None:
         raise OrbitmlInputError("the model has no bland-pixel model; train it with --bland or --simulated", source)
+    if len(cube_shape) != 3:
+        raise OrbitmlInputError(f"expected a (rows, cols, bands) cube, got shape {tuple(cube_shape)}", source)
+
+
+def _work_wavelengths(product_wl, idx, clf) -> np.ndarray:
+    nm = clf.wavelengths_.size
+    return np.concatenate([clf.wavelengths_, np.asarray(product_wl, float)[idx[nm:]]])
+
+
+def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source: str | None = None,
+                  progress: Callable[[str], None] | None = None, threads: int | None = None,
+                  overwrite_input: bool = False) -> CrismResult:
+    """Run the whole pipeline on an unratioed I/F cube ``(rows, cols, bands)``.
+
+    The work bands (the model's main bands, then any 2.807-3.477 um bands) are gathered into one
+    C-ordered float32 copy by ``np.take`` (a fancy index ``cube[:, :, idx]`` is not C-ordered
+    and would send the compiled kernels back to numpy).  ``overwrite_input=True`` skips even
+    that copy when ``cube`` already is such a cube in work-band order.
+    """
     cube = np.asarray(cube)
-    if cube.ndim != 3:
-        raise OrbitmlInputError(f"expected a (rows, cols, bands) cube, got shape {cube.shape}", source)
-    h, w, _ = cube.shape
+    _check_inputs(cube.shape, clf, bland, source)
+    idx, n_fill = work_bands(wavelengths, clf.wavelengths_, source)
+    identity = idx.size == cube.shape[2] and bool((idx == np.arange(idx.size)).all())
+    if identity and overwrite_input and cube.dtype == np.float32 and cube.flags.c_contiguous:
+        work = cube
+    elif identity:
+        work = np.array(cube, dtype=np.float32, order="C")
+    else:
+        work = np.take(cube, idx, axis=2)
+        if work.dtype != np.float32:
+            work = work.astype(np.float32)
+    return classify_work(work, _work_wavelengths(wavelengths, idx, clf), clf, bland, n_fill, source, progress,
+                         threads)
+
+
+def classify_work(work: np.ndarray, wl: np.ndarray, clf, bland, n_fill: int = 0, source: str | None = None,
+                  progress: Callable[[str], None] | None = None, threads: int | None = None) -> CrismResult:
+    """The pipeline on a C-ordered float32 cube already in work-band order (modified in place)."""
+    say = progress or (lambda m: None)
+    s = clf.settings
+    _check_inputs(work.shape, clf, bland, source)
+    h, w, _ = work.shape
     t = {}
     notes = []
-    idx, n_fill = work_bands(wavelengths, clf.wavelengths_, source)
     if n_fill:
         notes.append(f"{n_fill} main bands missing from the product were filled from the nearest matched band")
-    wl = np.concatenate([clf.wavelengths_, np.asarray(wavelengths, float)[idx[clf.wavelengths_.size:]]])
     nm = clf.wavelengths_.size
     main = np.zeros(wl.size, bool)
     main[:nm] = True
-    pre = ratio_cube(cube[:, :, idx], wl, main, bland, s, source=source, progress=say, threads=threads)
+    pre = ratio_cube(work, wl, main, bland, s, source=source, progress=say, threads=threads)
     X, ratioed, blandness, valid = pre.unratioed, pre.ratioed, pre.blandness, pre.valid
     t.update(pre.timings)
     R = ratioed.reshape(-1, wl.size)
@@ -158,8 +194,9 @@ def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source:
                        region_map=region_map, timings=t, notes=notes)
 
 
-def scene_cube(scene) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols, bands)`` float32 cube (nodata -> NaN) and wavelengths (nm) of a scene."""
+def scene_cube(scene, bands: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols, bands)`` float32 C-ordered cube (nodata -> NaN) and wavelengths (nm) of a
+    scene; ``bands`` (indices) picks and orders the bands in the same single copy."""
     from orbitml.scene import check_scene, to_float, wavelengths
 
     check_scene(scene)
@@ -167,10 +204,24 @@ def scene_cube(scene) -> tuple[np.ndarray, np.ndarray]:
     src = scene.attrs.get("source")
     if wl is None:
         raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
-    data = np.asarray(to_float(scene).values, dtype=np.float32)
-    return np.ascontiguousarray(np.moveaxis(data, 0, -1)), wl
+    data = np.moveaxis(np.asarray(to_float(scene).values, dtype=np.float32), 0, -1)
+    if bands is None:
+        return np.ascontiguousarray(data), wl
+    bands = np.asarray(bands, dtype=np.int64)
+    return np.take(data, bands, axis=2), np.asarray(wl, float)[bands]
 
 
-def classify_scene(scene, clf, bland, progress=None) -> CrismResult:
-    cube, wl = scene_cube(scene)
-    return classify_cube(cube, wl, clf, bland, source=scene.attrs.get("source"), progress=progress)
+def classify_scene(scene, clf, bland, progress=None, threads: int | None = None) -> CrismResult:
+    """The pipeline on a scene: the work bands are gathered in the one copy that turns the scene
+    into a ``(rows, cols, bands)`` cube, which is then processed in place (the path
+    ``orbitml crism classify`` runs)."""
+    from orbitml.scene import wavelengths
+
+    wl = wavelengths(scene)
+    src = scene.attrs.get("source")
+    if wl is None:
+        raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
+    _check_inputs(scene.shape, clf, bland, src)
+    idx, n_fill = work_bands(wl, clf.wavelengths_, src)
+    cube, _ = scene_cube(scene, idx)
+    return classify_work(cube, _work_wavelengths(wl, idx, clf), clf, bland, n_fill, src, progress, threads)

@@ -327,19 +327,28 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
                          stat_bands: np.ndarray | None = None, valid: np.ndarray | None = None,
                          copy: bool = True, threads: int | None = None,
                          engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Column spike removal on a ``(rows, cols, bands)`` cube.
+    """Column spike removal on a ``(rows, cols, bands)`` cube, on the ``stat_bands`` only.
 
-    Each column's mean spectrum (over ``valid`` pixels) is compared with its ``size``-band
-    median filter; bands deviating by more than mean + ``sigma`` std (over ``stat_bands``) of
+    The work bands (``stat_bands``, default all; crism_ml's 248 main bands) are treated as one
+    spectrum, as crism_ml does: the running median never reaches across into other bands (at the
+    last main band, 2.648 um, it must not take in 2.807 um across the spectral gap).  Each
+    column's mean spectrum over the work bands (``valid`` pixels only) is compared with its
+    ``size``-band running median; bands deviating by more than mean + ``sigma`` std (ddof 1) of
     that column's deviations are replaced, in every pixel of the column, by the pixel's own
-    running median.  Returns ``(cube, flagged)`` with ``flagged`` a ``(cols, bands)`` mask.
+    running median over the work bands.  Returns ``(cube, flagged)`` with ``flagged`` a
+    ``(cols, bands)`` mask (False outside the work bands).
     """
     cube = np.array(cube, dtype=np.float32, copy=copy)
     h, w, b = cube.shape
     sel = np.ones(b, bool) if stat_bands is None else np.asarray(stat_bands, dtype=bool)
+    sidx = np.flatnonzero(sel)
+    flagged = np.zeros((w, b), bool)
+    if sidx.size == 0 or h == 0:
+        return cube, flagged
     if valid is None:
         valid = np.ones((h, w), bool)
-    if h and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+    compiled = cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ())
+    if compiled:
         from orbitml.crism._kernels import column_means_compiled
 
         col = column_means_compiled(cube, np.ascontiguousarray(valid, dtype=bool), threads or default_threads())
@@ -347,34 +356,39 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
         v = np.asarray(valid, dtype=np.float32)[..., None]
         # row-by-row accumulation: the same additions in the same order as ``(cube * v).sum(0)``
         # without a cube-sized temporary
-        acc = cube[0] * v[0] if h else np.zeros((w, b), np.float32)
+        acc = cube[0] * v[0]
         tmp = np.empty_like(acc)
         for i in range(1, h):
             np.multiply(cube[i], v[i], out=tmp)
             acc += tmp
         col = acc / np.maximum(v.sum(axis=0), 1.0)
-    diff = np.abs(col - medfilt1(col, size, threads=1))
-    ds = diff[:, sel]
-    thr = ds.mean(axis=1, keepdims=True) + sigma * ds.std(axis=1, ddof=1, keepdims=True)
-    flagged = (diff > thr) & sel[None, :]
-    # the running median at band j only involves bands j - r .. j + r: compute it for the flagged
-    # (column, band) pairs only (the same window values, so the same medians), then replace
+    cs = np.ascontiguousarray(col[:, sidx])
+    diff = np.abs(cs - medfilt1(cs, size, threads=1))
+    thr = diff.mean(axis=1, keepdims=True) + sigma * diff.std(axis=1, ddof=1, keepdims=True)
+    fs = diff > thr  # (cols, work bands)
+    flagged[:, sidx] = fs
+    if not fs.any():
+        return cube, flagged
+    # the running median at work band q only involves work bands q - r .. q + r: compute it for
+    # the flagged (column, band) pairs only (the same window values, so the same medians)
     r = size // 2
-    if flagged.any() and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+    contiguous = bool(sidx[-1] - sidx[0] + 1 == sidx.size)
+    cj, qq = np.nonzero(fs)
+    if compiled and contiguous:
         from orbitml.crism._kernels import _column_spike_medians
 
-        cj, jj = np.nonzero(flagged)
         med = np.empty((cj.size, h), np.float32)
-        _column_spike_medians(cube, cj.astype(np.int64), jj.astype(np.int64), r, med)
-        cube[:, cj, jj] = med.T
+        _column_spike_medians(cube, cj.astype(np.int64), (sidx[qq]).astype(np.int64), r, int(sidx[0]),
+                              int(sidx[-1]) + 1, med)
+        cube[:, cj, sidx[qq]] = med.T
         return cube, flagged
     repl = []
-    for j in np.flatnonzero(flagged.any(axis=0)):
-        cj = np.flatnonzero(flagged[:, j])
-        win = cube[:, cj, max(0, j - r): min(b, j + r + 1)]
-        repl.append((cj, j, np.median(win, axis=-1)))
-    for cj, j, m in repl:
-        cube[:, cj, j] = m
+    for q in np.unique(qq):
+        cq = cj[qq == q]
+        win = cube[:, cq][:, :, sidx[max(0, q - r): min(sidx.size, q + r + 1)]]
+        repl.append((cq, sidx[q], np.median(win, axis=-1)))
+    for cq, j, m in repl:
+        cube[:, cq, j] = m
     return cube, flagged
 
 
