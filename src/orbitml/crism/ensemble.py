@@ -130,6 +130,8 @@ class CrismClassifier:
 
     def __init__(self, settings: CrismSettings | None = None):
         self.settings = settings or CrismSettings()
+        self.ood_threshold_: float | None = None
+        self.ood_info_: dict = {}
 
     # ---------------- training ----------------
     def _subsets(self) -> list[np.ndarray]:
@@ -141,6 +143,23 @@ class CrismClassifier:
         s = self.settings
         return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
                 for sub in self.subsets_]
+
+    def _ood_score(self, models, X, chunk: int = 4096) -> np.ndarray:
+        """Best-class Student-t log-likelihood summed over the ensemble's models, ``(n,)``."""
+        out = np.zeros(X.shape[0])
+        for m, sub in zip(models, self.subsets_, strict=True):
+            for a in range(0, X.shape[0], chunk):
+                out[a:a + chunk] += m.predict_log_likelihood(minmax_rows(X[a:a + chunk][:, sub])).max(axis=1)
+        return out
+
+    def _learn_ood(self, models, X, source: str) -> None:
+        q = self.settings.ood_quantile
+        self.ood_threshold_ = None
+        self.ood_info_ = {"quantile": q, "source": source, "n_spectra": int(X.shape[0])}
+        if q > 0 and X.shape[0]:
+            sc = self._ood_score(models, X)
+            self.ood_threshold_ = float(np.quantile(sc, q))
+            self.ood_info_.update(threshold=self.ood_threshold_, score_median=float(np.median(sc)))
 
     def _model_probs(self, models, X) -> np.ndarray:
         K = self.classes_.size
@@ -168,7 +187,7 @@ class CrismClassifier:
         X = X[:, main].astype(np.float32)
         if not despiked:
             say("despiking training spectra")
-            X, _ = despike(X, s.despike_passes)
+            X, _ = despike(X, s.despike_passes, protect=s.despike_protect)
         self.classes_ = np.unique(y)
         yk = np.searchsorted(self.classes_, y)
         self.subsets_ = self._subsets()
@@ -192,6 +211,9 @@ class CrismClassifier:
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
+            # out-of-distribution threshold: what spectra of images the models never saw reach
+            self._learn_ood(models, X[sel_t], f"{int(sel_t.sum())} spectra of {h_t.size} held-out images "
+                                              "(models fitted without them)")
             self.calibration_ = {
                 "images": [str(v) for v in h_t], "n_spectra": int(sel_t.sum()),
                 "ece_before": expected_calibration_error(Q.max(1), Q.argmax(1) == yt),
@@ -202,6 +224,11 @@ class CrismClassifier:
         if held.size < 2 or s.refit_full:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
+        if held.size < 2:
+            rng = np.random.default_rng(s.seed)
+            sub = self._subsample(np.ones(yk.size, bool), yk, rng)
+            self._learn_ood(self.models_, X[sub], f"{int(sub.sum())} training spectra (in-sample: no held-out "
+                                                  "images; the threshold is optimistic)")
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
         self.n_images_ = n_img
         self.thresholds_ = np.where(n_img < s.rare_min_images, s.threshold_rare, s.threshold)
@@ -227,7 +254,13 @@ class CrismClassifier:
     # ---------------- prediction ----------------
     def predict_proba(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
                       chunk: int = 2048) -> np.ndarray:
-        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order).
+        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order)."""
+        return self.predict_scores(X, calibrated, threads, chunk)[0]
+
+    def predict_scores(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
+                       chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities (n, K), OOD score (n,))``: the score is the best-class log-likelihood
+        summed over the models (compared with :attr:`ood_threshold_`).
 
         Works on row chunks spread over ``threads`` workers: each chunk goes through every model
         (band subset, min-max scaling, Student-t, softmax) and the weighted combination while
@@ -238,28 +271,37 @@ class CrismClassifier:
             raise OrbitmlInputError(f"expected spectra on the model's {self.wavelengths_.size} bands, got {X.shape}")
         K = self.classes_.size
         out = np.empty((X.shape[0], K))
+        score = np.empty(X.shape[0])
         plans = [m.plan() for m in self.models_]
 
         def run(a, b):
             S = np.zeros((b - a, K))
+            sc = np.zeros(b - a)
             Xa = X[a:b]
             for i, (m, sub, plan) in enumerate(zip(self.models_, self.subsets_, plans, strict=True)):
-                p = softmax_rows(plan(minmax_rows(Xa[:, sub])))
+                ll = plan(minmax_rows(Xa[:, sub]))
+                sc += ll.max(axis=1)
+                p = softmax_rows(ll)
                 p *= self.weights_[i, m.classes_]
                 S[:, m.classes_] += p
             S /= np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
             out[a:b] = apply_temperature(S, self.temperature_) if calibrated else S
+            score[a:b] = sc
 
         map_chunks(run, X.shape[0], chunk, threads)
-        return out
+        return out, score
 
-    def predict(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified)."""
-        Q = self.predict_proba(X, threads=threads)
+    def predict(self, X: np.ndarray, threads: int | None = None, reject_ood: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified) and,
+        with ``reject_ood``, spectra below the stored OOD threshold :data:`classes.UNKNOWN`."""
+        Q, score = self.predict_scores(X, threads=threads)
         k = Q.argmax(axis=1)
         conf = Q[np.arange(k.size), k]
         codes = self.classes_[k].copy()
         codes[conf < self.thresholds_[k]] = cc.UNCLASSIFIED
+        if reject_ood and self.ood_threshold_ is not None:
+            codes[~(score >= self.ood_threshold_)] = cc.UNKNOWN
         return codes, conf
 
     # ---------------- persistence ----------------
@@ -271,7 +313,8 @@ class CrismClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"wavelengths": self.wavelengths_, "classes": self.classes_, "weights": self.weights_,
                   "thresholds": self.thresholds_, "n_images": self.n_images_,
-                  "temperature": np.array([self.temperature_])}
+                  "temperature": np.array([self.temperature_]),
+                  "ood_threshold": np.array([np.nan if self.ood_threshold_ is None else self.ood_threshold_])}
         for i, (m, sub) in enumerate(zip(self.models_, self.subsets_, strict=True)):
             arrays[f"subset{i}"] = sub
             arrays.update(m.to_arrays(f"m{i}_"))
@@ -285,6 +328,7 @@ class CrismClassifier:
                         for c, t, n in zip(self.classes_, self.thresholds_, self.n_images_, strict=True)],
             "n_models": len(self.models_), "temperature": self.temperature_, "calibration": self.calibration_,
             "heldout_images": self.heldout_images_, "has_bland_model": bland is not None,
+            "ood": self.ood_info_,
             "wavelength_range_nm": [float(self.wavelengths_.min()), float(self.wavelengths_.max())],
             **(extra or {}),
         }
@@ -318,11 +362,14 @@ class CrismClassifier:
             self.thresholds_ = a["thresholds"]
             self.n_images_ = a["n_images"]
             self.temperature_ = float(a["temperature"][0])
+            ood = float(a["ood_threshold"][0]) if "ood_threshold" in a.files else float("nan")
+            self.ood_threshold_ = ood if np.isfinite(ood) else None
             self.subsets_ = [a[f"subset{i}"] for i in range(card["n_models"])]
             dt = self.settings.compute_dtype
             self.models_ = [HBMClassifier.from_arrays(a, f"m{i}_", compute_dtype=dt)
                             for i in range(card["n_models"])]
             bland = BlandModel.from_arrays(a) if card.get("has_bland_model") else None
         self.calibration_ = card.get("calibration", {})
+        self.ood_info_ = card.get("ood", {})
         self.heldout_images_ = card.get("heldout_images", [])
         return self, bland, card

@@ -194,3 +194,35 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
     out[bad] = np.nan
     best[bad] = -1
     return out, best
+
+
+SCENE_RATIO_NOTE = ("scene-level bland-pixel ratio: every pixel divided by the mean of the scene's blandest "
+                    "pixels (a map-projected product's columns are not detector columns, so column ratioing "
+                    "does not apply); column-dependent detector residue is not removed")
+
+
+def scene_ratio(cube: np.ndarray, blandness: np.ndarray, n_bland: int | None = None,
+                fraction: float = 0.002) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio every pixel by one denominator: the mean of the scene's blandest pixels.
+
+    For map-projected products, whose columns are not detector columns.  ``n_bland`` pixels (default
+    ``max(3, fraction * usable pixels)``, at most 500) with the highest finite blandness are
+    averaged.  Returns ``(ratioed, chosen flat pixel indices)``; ratioed is NaN where the blandness
+    is not finite (bad pixels).
+    """
+    cube = np.asarray(cube)
+    h, w, b = cube.shape
+    B = np.asarray(blandness, dtype=np.float64).ravel()
+    ok = np.isfinite(B)
+    n_ok = int(ok.sum())
+    n = n_bland or int(min(500, max(3, round(fraction * n_ok))))
+    if n_ok < n:
+        raise OrbitmlInputError(f"scene ratioing needs at least {n} usable pixels, found {n_ok}")
+    cand = np.flatnonzero(ok)
+    top = cand[np.argsort(-B[cand], kind="stable")[:n]]
+    flat = cube.reshape(-1, b)
+    den = flat[top].astype(np.float64).mean(axis=0).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (flat / den).astype(np.float32, copy=False).reshape(h, w, b)
+    out[~ok.reshape(h, w)] = np.nan
+    return out, top
