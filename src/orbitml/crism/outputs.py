@@ -20,7 +20,6 @@ from orbitml.crism.pipeline import CLASS_NODATA, CrismResult
 from orbitml.io.atomic import atomic_path
 from orbitml.scene import make_scene
 
-
 SIMULATED_DESCRIPTION = "simulated CRISM spectra (orbitml.crism.simdata)"
 
 

@@ -37,8 +37,8 @@ centred, as CAT's ``crism_sumutil_single`` does).
 
 Where the CRISM Analysis Toolkit (CAT, ``crism_summary_*.pro``: the code that makes the PDS MTRDR
 summary products users compare with) and the paper's table differ, we follow CAT's hyperspectral
-branch and give the paper's form in ``note``; ``docs/crism-params.md`` lists every such row.  Parameters whose ``source`` is
-``HyPyRameter`` are not in Viviano-Beck 2014; they are needed by browse products of the
+branch and give the paper's form in ``note``; ``docs/crism-params.md`` lists every such row.
+Parameters whose ``source`` is ``HyPyRameter`` are not in Viviano-Beck 2014; they are needed by browse products of the
 HyPyRameter browse table (Phillips et al.) and follow its definitions.
 """
 
