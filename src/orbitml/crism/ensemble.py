@@ -152,14 +152,59 @@ class CrismClassifier:
                 out[a:a + chunk] += m.predict_log_likelihood(minmax_rows(X[a:a + chunk][:, sub])).max(axis=1)
         return out
 
-    def _learn_ood(self, models, X, source: str) -> None:
+    def _learn_ood(self, held: tuple | None, full: tuple, min_per_class: int = 10) -> None:
+        """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
+
+        What matters is what spectra of *new* images reach, so the scores of ``held = (models, X,
+        yk)`` (models fitted without those images) set the thresholds: for class k,
+        ``median_k - z * s_k`` with ``s_k = 1.4826 * MAD_k`` and ``z`` the normal quantile of
+        ``1 - ood_quantile`` (a robust low quantile: one odd spectrum does not set it).  A class
+        with fewer than ``min_per_class`` held-out spectra borrows strength: its centre is its
+        in-sample median under the final models (``full``) minus the median in-sample-minus-held-out
+        shift of the classes that have both, and its spread the median ``s_k`` of those classes.
+        Without held-out images the in-sample scores are used as they are (optimistic: stricter).
+        """
+        from scipy.stats import norm
+
         q = self.settings.ood_quantile
+        K = self.classes_.size
         self.ood_threshold_ = None
-        self.ood_info_ = {"quantile": q, "source": source, "n_spectra": int(X.shape[0])}
-        if q > 0 and X.shape[0]:
+        self.ood_info_ = {"quantile": q, "rule": "per class: median - z(1-q) * 1.4826 * MAD of the best-class "
+                                                 "log-likelihood summed over the models, on held-out images"}
+        if q <= 0:
+            return
+        z = float(norm.ppf(1.0 - q))
+
+        def stats(part):
+            models, X, yk = part
             sc = self._ood_score(models, X)
-            self.ood_threshold_ = float(np.quantile(sc, q))
-            self.ood_info_.update(threshold=self.ood_threshold_, score_median=float(np.median(sc)))
+            out = {}
+            for k in range(K):
+                v = sc[yk == k]
+                if v.size >= 3:
+                    med = float(np.median(v))
+                    out[k] = (med, 1.4826 * float(np.median(np.abs(v - med))), v.size)
+            return out
+
+        ins = stats(full)
+        ho = {k: v for k, v in stats(held).items() if v[2] >= min_per_class} if held is not None else {}
+        thr = np.full(K, np.nan)
+        src = {}
+        for k, (med, sd, _) in ho.items():
+            thr[k], src[k] = med - z * sd, "held-out images"
+        both = [k for k in ho if k in ins]
+        shift = float(np.median([ins[k][0] - ho[k][0] for k in both])) if both else 0.0
+        spread = float(np.median([ho[k][1] for k in ho])) if ho else None
+        for k, (med, sd, _) in ins.items():
+            if np.isnan(thr[k]):
+                thr[k] = med - shift - z * (spread if spread is not None else sd)
+                src[k] = "in-sample, shifted by the held-out classes" if ho else "in-sample (no held-out images)"
+        if np.isnan(thr).all():
+            return
+        thr[np.isnan(thr)] = np.nanmin(thr)
+        self.ood_threshold_ = thr
+        self.ood_info_.update(threshold_source={str(int(self.classes_[k])): v for k, v in src.items()},
+                              insample_shift=shift)
 
     def _model_probs(self, models, X) -> np.ndarray:
         K = self.classes_.size
@@ -192,6 +237,7 @@ class CrismClassifier:
         yk = np.searchsorted(self.classes_, y)
         self.subsets_ = self._subsets()
         held = split_images(yk, groups, s.heldout_fraction, s.seed) if s.heldout_fraction > 0 else np.array([])
+        held_part = None
         M, K = len(self.subsets_), self.classes_.size
         self.weights_ = np.full((M, K), 1.0 / M)
         self.temperature_ = 1.0
@@ -211,9 +257,9 @@ class CrismClassifier:
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
-            # out-of-distribution threshold: what spectra of images the models never saw reach
-            self._learn_ood(models, X[sel_t], f"{int(sel_t.sum())} spectra of {h_t.size} held-out images "
-                                              "(models fitted without them)")
+            # out-of-distribution thresholds: what spectra of images the models never saw reach
+            sel_o = self._subsample(np.isin(groups, held), yk, rng)
+            held_part = (models, X[sel_o], yk[sel_o])
             self.calibration_ = {
                 "images": [str(v) for v in h_t], "n_spectra": int(sel_t.sum()),
                 "ece_before": expected_calibration_error(Q.max(1), Q.argmax(1) == yt),
@@ -224,11 +270,8 @@ class CrismClassifier:
         if held.size < 2 or s.refit_full:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
-        if held.size < 2:
-            rng = np.random.default_rng(s.seed)
-            sub = self._subsample(np.ones(yk.size, bool), yk, rng)
-            self._learn_ood(self.models_, X[sub], f"{int(sub.sum())} training spectra (in-sample: no held-out "
-                                                  "images; the threshold is optimistic)")
+        sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
+        self._learn_ood(held_part, (self.models_, X[sub], yk[sub]))
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
         self.n_images_ = n_img
         self.thresholds_ = np.where(n_img < s.rare_min_images, s.threshold_rare, s.threshold)
@@ -301,7 +344,7 @@ class CrismClassifier:
         codes = self.classes_[k].copy()
         codes[conf < self.thresholds_[k]] = cc.UNCLASSIFIED
         if reject_ood and self.ood_threshold_ is not None:
-            codes[~(score >= self.ood_threshold_)] = cc.UNKNOWN
+            codes[~(score >= self.ood_threshold_[k])] = cc.UNKNOWN
         return codes, conf
 
     # ---------------- persistence ----------------
@@ -314,7 +357,8 @@ class CrismClassifier:
         arrays = {"wavelengths": self.wavelengths_, "classes": self.classes_, "weights": self.weights_,
                   "thresholds": self.thresholds_, "n_images": self.n_images_,
                   "temperature": np.array([self.temperature_]),
-                  "ood_threshold": np.array([np.nan if self.ood_threshold_ is None else self.ood_threshold_])}
+                  "ood_threshold": (np.full(self.classes_.size, np.nan) if self.ood_threshold_ is None
+                                    else np.asarray(self.ood_threshold_, float))}
         for i, (m, sub) in enumerate(zip(self.models_, self.subsets_, strict=True)):
             arrays[f"subset{i}"] = sub
             arrays.update(m.to_arrays(f"m{i}_"))
@@ -362,8 +406,8 @@ class CrismClassifier:
             self.thresholds_ = a["thresholds"]
             self.n_images_ = a["n_images"]
             self.temperature_ = float(a["temperature"][0])
-            ood = float(a["ood_threshold"][0]) if "ood_threshold" in a.files else float("nan")
-            self.ood_threshold_ = ood if np.isfinite(ood) else None
+            ood = a["ood_threshold"] if "ood_threshold" in a.files else np.array([np.nan])
+            self.ood_threshold_ = ood if ood.size == self.classes_.size and np.isfinite(ood).all() else None
             self.subsets_ = [a[f"subset{i}"] for i in range(card["n_models"])]
             dt = self.settings.compute_dtype
             self.models_ = [HBMClassifier.from_arrays(a, f"m{i}_", compute_dtype=dt)

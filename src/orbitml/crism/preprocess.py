@@ -258,8 +258,11 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
 
     ``protect=True`` (not crism_ml's method) replaces a sample only when it is also isolated:
     its distance to the mean of its two neighbours (the one neighbour at the ends) exceeds the
-    same threshold.  A one- or two-band spike passes that test; the minimum of an absorption a few
-    bands wide does not (its neighbours follow it down), so narrow real bands keep their depth.
+    same threshold.  A one-band spike passes that test; the minimum of an absorption a few bands
+    wide does not (its neighbours follow it down), so real bands keep their depth.  Measured on
+    simulated Gaussian bands 6% deep among 10x as many bland spectra (tests/crism): crism_ml's
+    method (the default) leaves about half the depth of a 35 nm (FWHM) band, this setting all of
+    it; bands narrower than ~3 channels (FWHM ~20 nm) still lose depth in the 3-band pass.
     It runs on the numpy engine.
     """
     X = np.array(X, dtype=np.float32, copy=copy)
