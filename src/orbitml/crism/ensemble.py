@@ -144,12 +144,25 @@ class CrismClassifier:
         return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
                 for sub in self.subsets_]
 
-    def _ood_score(self, models, X, chunk: int = 4096) -> np.ndarray:
+    def _per_model(self, models, X, fn, chunk: int = 2048) -> None:
+        """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""
+        plans = [m.plan() for m in models]
+
+        def run(a, b):
+            Xa = X[a:b]
+            for i, (m, sub, plan) in enumerate(zip(models, self.subsets_, plans, strict=True)):
+                fn(a, b, i, m, plan(minmax_rows(Xa[:, sub])))
+
+        map_chunks(run, X.shape[0], chunk)
+
+    def _ood_score(self, models, X) -> np.ndarray:
         """Best-class Student-t log-likelihood summed over the ensemble's models, ``(n,)``."""
         out = np.zeros(X.shape[0])
-        for m, sub in zip(models, self.subsets_, strict=True):
-            for a in range(0, X.shape[0], chunk):
-                out[a:a + chunk] += m.predict_log_likelihood(minmax_rows(X[a:a + chunk][:, sub])).max(axis=1)
+
+        def add(a, b, i, m, ll):
+            out[a:b] += ll.max(axis=1)
+
+        self._per_model(models, X, add)
         return out
 
     def _learn_ood(self, held: tuple | None, full: tuple, min_per_class: int = 10) -> None:
@@ -164,7 +177,7 @@ class CrismClassifier:
         shift of the classes that have both, and its spread the median ``s_k`` of those classes.
         Without held-out images the in-sample scores are used as they are (optimistic: stricter).
         """
-        from scipy.stats import norm
+        from statistics import NormalDist
 
         q = self.settings.ood_quantile
         K = self.classes_.size
@@ -173,7 +186,7 @@ class CrismClassifier:
                                                  "log-likelihood summed over the models, on held-out images"}
         if q <= 0:
             return
-        z = float(norm.ppf(1.0 - q))
+        z = NormalDist().inv_cdf(1.0 - q)
 
         def stats(part):
             models, X, yk = part
@@ -209,8 +222,11 @@ class CrismClassifier:
     def _model_probs(self, models, X) -> np.ndarray:
         K = self.classes_.size
         out = np.zeros((len(models), X.shape[0], K))
-        for i, (m, sub) in enumerate(zip(models, self.subsets_, strict=True)):
-            out[i][:, m.classes_] = m.predict_proba(minmax_rows(X[:, sub]))
+
+        def put(a, b, i, m, ll):
+            out[i, a:b][:, m.classes_] = softmax_rows(ll)
+
+        self._per_model(models, X, put)
         return out
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
