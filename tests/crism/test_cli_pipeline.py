@@ -157,7 +157,7 @@ def test_evaluate_command(work, capsys):
                     "--images", "SIM00001", "--images", "SIM00002", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["images"] == ["SIM00001", "SIM00002"]
-    assert res["accuracy"] > 0.8 and 0 <= res["ece"] <= 1
+    assert res["accuracy"] > 0.8 and 0 <= res["ece"] <= 1 and 0 <= res["ood_rejected"] < 0.1
     assert np.array(res["confusion"]).sum() == res["n_spectra"]
     assert cli_run(["crism", "evaluate", "--labeled", str(root / "L.mat"), "--cv", "2", "--json"]) == 0
     cv = json.loads(capsys.readouterr().out)

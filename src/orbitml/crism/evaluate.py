@@ -71,9 +71,11 @@ def evaluate_model(clf: CrismClassifier, ds: MatDataset, images: Sequence[str] |
     X = ds.pixspec[sel][:, idx[: clf.wavelengths_.size]]
     X, _ = despike(X, clf.settings.despike_passes, protect=clf.settings.despike_protect)
     raw = clf.predict_proba(X, calibrated=False)
-    cal = clf.predict_proba(X)
+    cal, score = clf.predict_scores(X)
     res = metrics(ds.pixlabs[sel], cal, clf.classes_, raw)
     res["images"] = sorted({str(n) for n in ds.image_names[sel]})
+    if clf.ood_threshold_ is not None:  # genuine spectra of these images that the model would call unknown
+        res["ood_rejected"] = float(np.mean(~(score >= clf.ood_threshold_[cal.argmax(axis=1)])))
     return res
 
 
