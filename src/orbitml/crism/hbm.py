@@ -31,7 +31,6 @@ from scipy.special import gammaln
 
 from orbitml.errors import OrbitmlInputError
 
-
 _CONTROLLER = []
 
 
