@@ -14,6 +14,7 @@ from PIL import Image
 from orbitml.cli.main import cli_run
 from orbitml.crism.browse import (
     BROWSE_PRODUCTS,
+    CSV_DIFFERENCES,
     EXTRA_PRODUCTS,
     browse_rgb,
     product_parameters,
@@ -37,7 +38,11 @@ def test_definitions_match_the_shared_csv():
         rows = list(csv.DictReader(fh))
     assert set(rows[0]) == {"BrowseProduct", "Param1", "Param2", "Param3"}
     from_csv = {r["BrowseProduct"]: (r["Param1"], r["Param2"], r["Param3"]) for r in rows}
-    assert BROWSE_PRODUCTS == from_csv
+    # PHY follows Viviano-Beck 2014 (R = D2300, G = D2200): the CSV has R and G swapped
+    assert from_csv["PHY"] == ("D2200", "D2300", "BD1900r2") == CSV_DIFFERENCES["PHY"]
+    assert BROWSE_PRODUCTS["PHY"] == ("D2300", "D2200", "BD1900r2")
+    assert {**BROWSE_PRODUCTS, **CSV_DIFFERENCES} == from_csv
+    assert EXTRA_PRODUCTS["IRA"] == ("R1330",) * 3
     assert not set(EXTRA_PRODUCTS) & set(from_csv)
 
 
@@ -117,7 +122,7 @@ def test_cli_on_real_mtrdr(tmp_path, capsys):
     assert info["command"] == "orbitml crism params" and info["params"]["browse"] == ["PHY", "MAF"]
     with open(out / "parameter_bands.csv") as fh:
         rows = [r for r in csv.DictReader(fh) if r["parameter"] == "BD1900_2"]
-    assert {float(r["requested_nm"]) for r in rows} == {1850.0, 2067.0, 1930.0, 1985.0}
+    assert {float(r["requested_nm"]) for r in rows} == {1850.0, 2067.0, 1930.0}  # CAT's hyperspectral form
 
     # a parameter the data cannot give, asked for by name: one line, exit 2, nothing written
     code = cli_run(_argv(tmp_path / "bad", "--params", "R3920", "--browse", "none"))
@@ -149,9 +154,9 @@ def test_cli_on_simulated_cube_finds_the_hydrated_patch(tmp_path, capsys):
     assert np.isnan(bd[0, 0])
     patch = np.zeros((h, w), bool)
     patch[3:7, 2:5] = True
-    # BD1900_2 = mean of the depths at 1930 and 1985 nm of a Gaussian centred at 1935 nm
-    expect = 0.5 * 0.2 * (np.exp(-((1930 - 1935) / 40) ** 2) + np.exp(-((1985 - 1935) / 40) ** 2))
-    np.testing.assert_allclose(bd[patch], expect, atol=0.01)
+    # BD1900_2 (CAT) = the depth at 1930 nm of a Gaussian centred at 1935 nm (5-band median there)
+    expect = 0.2 * np.exp(-((1930 - 1935) / 40) ** 2)
+    np.testing.assert_allclose(bd[patch], expect, atol=0.015)
     assert np.nanmax(np.abs(bd[~patch])) < 1e-5
     with rasterio.open(tmp_path / "out" / "browse" / "HYD.tif") as ds:
         blue = ds.read(3)  # BD1900_2 is the blue channel of HYD

@@ -44,7 +44,11 @@ def test_subsets_follow_crism_ml_layout():
     subs = cb.ensemble_subsets(wl)
     assert len(subs) == 15
     inter = subs[:4]
+    assert [s.size for s in inter] == [55, 54, 54, 54]  # as crism_ml's feat_masks
     assert not set(inter[0]) & set(inter[1])  # interleaved, disjoint
+    # the every-4th step restarts after each atmospheric gap: 1.64-1.73 and 1.97-2.06 um are skipped
+    gaps = (wl > 1640) & (wl < 1730) | (wl > 1970) & (wl < 2060)
+    assert not any(gaps[s].any() for s in inter)
     assert all(np.all(np.diff(s) >= 4) for s in inter)
     wins = subs[4:]
     assert all(s.size == 31 and np.all(np.diff(s) == 1) for s in wins)

@@ -27,10 +27,13 @@ def work(tmp_path_factory):
     mf.write_mat(root / "L.mat", _sim.labelled(), version="7.3")
     mf.write_mat(root / "B.mat", _sim.bland(), version="5")
     im = _sim.copy_image()
-    cube = np.moveaxis(im["cube"], -1, 0)[::-1]  # TRR3-like: decreasing wavelength
-    scene = make_scene(cube, wavelength=im["wavelengths"][::-1], crs=WKT, transform=(5000, 18, 0, -300, 0, -18),
-                       nodata=65535, attrs={"source": "sim"})
+    cube = np.moveaxis(im["cube"], -1, 0)[::-1]  # TRR3-like: decreasing wavelength, detector geometry (no CRS)
+    scene = make_scene(cube, wavelength=im["wavelengths"][::-1], nodata=65535, attrs={"source": "sim"})
     write_scene(scene, root / "img.img", "envi")
+    # the same cube map-projected (an MTRDR-like product): its columns are not detector columns
+    mapped = make_scene(cube, wavelength=im["wavelengths"][::-1], crs=WKT, transform=(5000, 18, 0, -300, 0, -18),
+                        nodata=65535, attrs={"source": "sim"})
+    write_scene(mapped, root / "map.img", "envi")
     code = cli_run(["crism", "train", "--labeled", str(root / "L.mat"), "--bland", str(root / "B.mat"),
                     "--out", str(root / "model")])
     assert code == 0
@@ -51,7 +54,8 @@ def test_classify_end_to_end(work, capsys):
     assert cli_run(["crism", "classify", str(root / "img.img"), "--model", str(root / "model"), "--out", str(out)]) == 0
     with rasterio.open(out / "class_map.tif") as ds:
         cm = ds.read(1)
-        assert ds.crs is not None and ds.transform.a == 18 and ds.nodata == 255
+        assert ds.crs is None and ds.nodata == 255 and ds.tags()["ORBITML_RATIO_METHOD"] == "column"
+        assert "ORBITML_NOTICE" not in ds.tags()
         assert ds.colormap(1)[0][:3] == (160, 160, 160)
         assert json.loads(ds.tags()["CLASS_NAMES"])[6] == cc.name(6)
     truth = im["truth"]
@@ -63,11 +67,56 @@ def test_classify_end_to_end(work, capsys):
         assert ds.count == 350 and float(ds.tags(1)["wavelength"]) == pytest.approx(1021.0, abs=0.5)
     gj = json.loads((out / "regions.geojson").read_text())
     codes = {f["properties"]["code"] for f in gj["features"]}
-    assert {6, 14, 19, 30} <= codes and "crs" in gj
+    assert {6, 14, 19, 30} <= codes
     assert "<img" in (out / "report.html").read_text()
     # writing again without --overwrite is a user error
     code = cli_run(["crism", "classify", str(root / "img.img"), "--model", str(root / "model"), "--out", str(out)])
     assert code == 2 and "exists" in capsys.readouterr().err
+
+
+def test_map_projected_product_refuses_column_ratioing(work, capsys):
+    root, im = work
+    out = root / "map_out"
+    code = cli_run(["crism", "classify", str(root / "map.img"), "--model", str(root / "model"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "map-projected" in err and "--ratio scene" in err and not out.exists()
+    assert cli_run(["crism", "ratio", str(root / "map.img"), "--bland", str(root / "B.mat"), "--out",
+                    str(root / "map_ratio")]) == 2
+    assert "map-projected" in capsys.readouterr().err
+    # the scene-level bland-pixel ratio runs and says so in every product
+    assert cli_run(["crism", "classify", str(root / "map.img"), "--model", str(root / "model"), "--out", str(out),
+                    "--ratio", "scene"]) == 0
+    with rasterio.open(out / "class_map.tif") as ds:
+        assert ds.crs is not None and ds.transform.a == 18
+        assert ds.tags()["ORBITML_RATIO_METHOD"] == "scene"
+    with rasterio.open(out / "ratioed.tif") as ds:
+        assert ds.tags()["ORBITML_PROCESSING"] == "ratio_method=scene"
+    assert "scene-level bland-pixel ratio" in (out / "report.html").read_text()
+    assert json.loads((out / "run.json").read_text())["params"]["ratio"] == "scene"
+    gj = json.loads((out / "regions.geojson").read_text())
+    assert "crs" in gj
+
+
+def test_demo_model_warns_everywhere(work, tmp_path, capsys):
+    """A model trained on simulated data says so on the console, in the page and in the rasters."""
+    import shutil
+
+    from orbitml.crism.outputs import training_data_card
+
+    root, _ = work
+    model = tmp_path / "demo_model"
+    shutil.copytree(root / "model", model)
+    card = json.loads((model / "model.json").read_text())
+    card["training_data"] = training_data_card(True)
+    (model / "model.json").write_text(json.dumps(card))
+    out = tmp_path / "o"
+    capsys.readouterr()
+    assert cli_run(["crism", "classify", str(root / "img.img"), "--model", str(model), "--out", str(out)]) == 0
+    assert "demo model: not for science" in capsys.readouterr().err  # the console (rich writes to stderr)
+    assert "demo model: not for science" in (out / "report.html").read_text()
+    for name in ("class_map.tif", "confidence.tif", "ratioed.tif"):
+        with rasterio.open(out / name) as ds:
+            assert "not for science" in ds.tags()["ORBITML_NOTICE"], name
 
 
 def test_regions_follow_the_rules():
@@ -94,7 +143,7 @@ def test_ratio_command(work):
     out = root / "ratio"
     assert cli_run(["crism", "ratio", str(root / "img.img"), "--bland", str(root / "B.mat"), "--out", str(out)]) == 0
     with rasterio.open(out / "ratioed.tif") as ds:
-        assert ds.count == 350 and ds.crs is not None
+        assert ds.count == 350 and ds.crs is None
         r = ds.read(100)
     assert np.nanmedian(r) == pytest.approx(1.0, abs=0.1)
 
@@ -108,7 +157,7 @@ def test_evaluate_command(work, capsys):
                     "--images", "SIM00001", "--images", "SIM00002", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["images"] == ["SIM00001", "SIM00002"]
-    assert res["accuracy"] > 0.8 and 0 <= res["ece"] <= 1
+    assert res["accuracy"] > 0.8 and 0 <= res["ece"] <= 1 and 0 <= res["ood_rejected"] < 0.1
     assert np.array(res["confusion"]).sum() == res["n_spectra"]
     assert cli_run(["crism", "evaluate", "--labeled", str(root / "L.mat"), "--cv", "2", "--json"]) == 0
     cv = json.loads(capsys.readouterr().out)
@@ -134,7 +183,7 @@ def test_real_mtrdr_subset(work, tmp_path):
     root, _ = work
     out = tmp_path / "mtr"
     assert cli_run(["crism", "classify", str(tif), "--wavelengths", str(csv), "--model", str(root / "model"),
-                    "--out", str(out), "--no-report"]) == 0
+                    "--out", str(out), "--no-report", "--ratio", "scene"]) == 0
     with rasterio.open(tif) as src, rasterio.open(out / "class_map.tif") as ds:
         assert ds.crs == src.crs and ds.transform == src.transform and ds.shape == src.shape
         cm = ds.read(1)

@@ -70,13 +70,20 @@ def test_arrays_round_trip():
 def ref_ratio(cube, B, half=49, n=3):
     h, w, _ = cube.shape
     out = np.full(cube.shape, np.nan, dtype=np.float32)
-    win = min(2 * half + 1, h)
     for i in range(h):
-        lo = min(max(i - half, 0), h - win)
+        # crism_ml's _y_slice (window = half + 1): rows 0..2h at the top, h-2h-2..h-2 at the bottom
+        if h < 2 * half + 2:
+            span = range(h)
+        elif i <= half:
+            span = range(0, 2 * half + 1)
+        elif i >= h - half - 1:
+            span = range(h - 2 * half - 2, h - 1)
+        else:
+            span = range(i - half, i + half + 1)
         for c in range(w):
             if not np.isfinite(B[i, c]):
                 continue
-            rows = [j for j in range(lo, lo + win) if abs(j - i) > 1 and np.isfinite(B[j, c])]
+            rows = [j for j in span if abs(j - i) > 1 and np.isfinite(B[j, c])]
             if len(rows) < n:
                 continue
             top = sorted(rows, key=lambda j: -B[j, c])[:n]
@@ -101,7 +108,8 @@ def test_candidate_window_excludes_neighbours_and_shifts_at_edges():
     assert c.shape == (300, 99)
     assert set(c[0][c[0] >= 0]) == set(range(2, 99))
     assert set(c[150][c[150] >= 0]) == set(range(101, 200)) - {149, 150, 151}
-    assert set(c[299][c[299] >= 0]) == set(range(201, 298))
+    assert set(c[299][c[299] >= 0]) == set(range(200, 298))  # crism_ml: rows h-100..h-2
+    assert set(c[250][c[250] >= 0]) == set(range(200, 299)) - {249, 250, 251}
 
 
 def test_bland_model_ranks_neutral_above_minerals_and_ratio_removes_column_pattern():

@@ -223,3 +223,25 @@ def test_column_spike_engines_agree():
     assert fa[3, 20] and fa[3, 21] and fa[7, 0]
     assert np.abs(a[:, 3, 20:22] - 0.3).max() < 0.01
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=numba_only)])
+def test_column_spikes_stay_on_the_work_bands(engine):
+    """The 3-band window at the last main band must not reach across the gap into the long bands."""
+    rng = np.random.default_rng(11)
+    cube = (0.3 + rng.normal(0, 1e-3, (30, 10, 60))).astype(np.float32)
+    cube[..., 48] = 0.05  # "2.8 um" bands across the gap: the first one below its neighbours
+    cube[..., 49:] = 0.2
+    cube[:, 4, 20] += 0.05
+    main = np.arange(60) < 48
+    out, flagged = remove_column_spikes(cube, stat_bands=main, engine=engine)
+    assert flagged[4, 20] and not flagged[:, 47].any() and not flagged[:, 48:].any()
+    np.testing.assert_array_equal(out[..., 47:], cube[..., 47:])
+    # the same flags and values as running on the main bands alone
+    ref, fref = remove_column_spikes(np.ascontiguousarray(cube[..., :48]), engine=engine)
+    np.testing.assert_array_equal(flagged[:, :48], fref)
+    np.testing.assert_array_equal(out[..., :48], ref)
+    # whereas on all 60 bands the step across the gap is "fixed" in every column and its deviation
+    # raises each column's threshold so far that the real spike is missed
+    _, fall = remove_column_spikes(cube, engine=engine)
+    assert fall[:, 48].all() and not fall[4, 20]

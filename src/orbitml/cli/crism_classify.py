@@ -26,6 +26,10 @@ def _progress(title: str):
         yield say
 
 
+RATIO_HELP = ("column (crism_ml's bland-pixel column ratioing; needs detector geometry, refused for a map-projected "
+              "product) or scene (one scene-level bland-pixel denominator, marked in the outputs).")
+
+
 def _settings(config: Path | None, seed: int | None, **over):
     import yaml
 
@@ -98,6 +102,11 @@ def train(
     if cal:
         msg += f"; held-out ECE {cal['ece_before']:.3f} -> {cal['ece_after']:.3f} at T={cal['temperature']:.2f}"
     console.print(msg + ")")
+    from orbitml.crism.outputs import model_notice
+
+    notice = model_notice(card)
+    if notice:
+        console.print(f"[bold yellow]warning:[/bold yellow] {notice}")
 
 
 def classify(
@@ -108,10 +117,11 @@ def classify(
     format: str = typer.Option("gtiff", "--format", help="gtiff or envi for the maps and the ratioed cube."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write report.html."),
+    ratio_method: str = typer.Option("column", "--ratio", help=RATIO_HELP),
 ) -> None:
     """Classify one image: class map, confidence map, ratioed cube, regions (CSV, GeoJSON), HTML page."""
-    from orbitml.crism.outputs import image_report, write_products
-    from orbitml.crism.pipeline import classify_scene
+    from orbitml.crism.outputs import image_report, model_notice, write_products
+    from orbitml.crism.pipeline import check_ratio_method, classify_scene
     from orbitml.errors import OrbitmlInputError
     from orbitml.io.provenance import write_run_info
 
@@ -119,15 +129,23 @@ def classify(
         raise OrbitmlInputError(f"--format must be gtiff or envi, got {format!r}")
     clf, bland, card = _load_model(model)
     scene = _open_image(image, wavelengths)
+    check_ratio_method(scene, ratio_method, image)
+    notice = model_notice(card)
+    if notice:
+        console.print(f"[bold yellow]warning:[/bold yellow] {notice}")
     with _progress(f"classifying {image.name}") as say:
-        res = classify_scene(scene, clf, bland, progress=say)
-        paths = write_products(res, out, template=scene, fmt=format, overwrite=overwrite, name=image.stem)
+        res = classify_scene(scene, clf, bland, progress=say, ratio=ratio_method)
+        paths = write_products(res, out, template=scene, fmt=format, overwrite=overwrite, name=image.stem,
+                               notice=notice)
         if report:
             paths["report"] = image_report(res, out / "report.html", image.name, card)
     write_run_info(out, "crism classify", {"model": str(model), "format": format, "cache_key": card.get("cache_key"),
-                                           "timings_s": res.timings}, clf.settings.seed, [str(image)])
-    console.print(f"{image.name}: {len(res.regions)} regions; wrote {', '.join(p.name for p in paths.values())} "
-                  f"to {out}")
+                                           "ratio": ratio_method, "unknown_fraction": res.unknown_fraction,
+                                           "notice": notice, "timings_s": res.timings}, clf.settings.seed,
+                   [str(image)])
+    console.print(f"{image.name}: {len(res.regions)} regions; {res.unknown_fraction:.1%} of valid pixels unknown "
+                  f"(outside the training data); ratio: {ratio_method}; wrote "
+                  f"{', '.join(p.name for p in paths.values())} to {out}")
 
 
 def ratio(
@@ -138,13 +156,14 @@ def ratio(
     wavelengths: Path | None = typer.Option(None, "--wavelengths", help="Band-centre CSV (nm), if none in the image."),
     format: str = typer.Option("gtiff", "--format", help="gtiff or envi."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    ratio_method: str = typer.Option("column", "--ratio", help=RATIO_HELP),
 ) -> None:
     """Bad values, column spikes, bland-pixel column ratioing and despiking: writes the ratioed cube."""
     import numpy as np
 
     from orbitml.crism import bands as cb
     from orbitml.crism.matfile import read_mat
-    from orbitml.crism.pipeline import ratio_cube, scene_cube
+    from orbitml.crism.pipeline import check_ratio_method, ratio_cube, scene_cube
     from orbitml.crism.ratio import BlandModel
     from orbitml.crism.settings import CrismSettings
     from orbitml.crism.train import dataset_wavelengths
@@ -165,25 +184,31 @@ def ratio(
         ds = read_mat(bland)
         bmodel = BlandModel().fit(ds.pixspec, ds.pixims, dataset_wavelengths(ds))
     scene = _open_image(image, wavelengths)
-    cube, wl = scene_cube(scene)
+    check_ratio_method(scene, ratio_method, image)
+    from orbitml.scene import wavelengths as scene_wavelengths
+
+    wl = scene_wavelengths(scene)
+    if wl is None:
+        raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", image)
     keep = np.flatnonzero(cb.l_band_mask(wl))
     if keep.size == 0:
         raise OrbitmlInputError("no band of the image lies in 1021-3477 nm", image)
     keep = keep[np.argsort(wl[keep])]
-    wl_k = wl[keep]
+    cube, wl_k = scene_cube(scene, keep)  # one C-ordered copy of the L bands, processed in place
     main = cb.main_band_mask(wl_k)
     with _progress(f"ratioing {image.name}") as say:
-        pre = ratio_cube(cube[:, :, keep], wl_k, main, bmodel, settings, source=str(image), progress=say)
+        pre = ratio_cube(cube, wl_k, main, bmodel, settings, source=str(image), progress=say, method=ratio_method)
     R, score, v = pre.ratioed, pre.blandness, pre.valid
     ext = ".tif" if format != "envi" else ".img"
     rs = make_scene(np.moveaxis(R, -1, 0), wavelength=wl_k, crs=scene.rio.crs, transform=scene.rio.transform(),
-                    nodata=np.nan, attrs={"instrument": "CRISM", "units": "ratioed I/F", "source": str(image)})
+                    nodata=np.nan, attrs={"instrument": "CRISM", "units": "ratioed I/F", "source": image.name,
+                                          "processing": f"ratio_method={ratio_method}"})
     path = write_scene(rs, Path(out) / f"ratioed{ext}", format, overwrite=overwrite)
     bl = make_scene(score, crs=scene.rio.crs, transform=scene.rio.transform(),
                     nodata=-np.inf, band_names=["blandness"], attrs={"units": "log-likelihood"})
     write_scene(bl, Path(out) / f"blandness{ext}", format, overwrite=overwrite)
-    write_run_info(out, "crism ratio", {"model": str(model) if model else None, "bland": str(bland) if bland else None},
-                   None, [str(image)])
+    write_run_info(out, "crism ratio", {"model": str(model) if model else None, "bland": str(bland) if bland else None,
+                                        "ratio": ratio_method}, None, [str(image)])
     console.print(f"wrote {path} ({wl_k.size} bands, {int(v.sum())} ratioed pixels of {v.size})")
 
 

@@ -385,6 +385,7 @@ def _ratio_cols(cube, B, c0, c1, half, n_bland, out, best):  # pragma: no cover 
     """
     h, w, L = cube.shape
     win = min(2 * half + 1, h)
+    top = h - win - 1 if h >= 2 * half + 2 else h - win  # as ratio.window_geometry (crism_ml's _y_slice)
     top_s = np.empty(n_bland, np.float64)
     top_r = np.empty(n_bland, np.int64)
     den = np.empty(L, np.float32)
@@ -398,7 +399,7 @@ def _ratio_cols(cube, B, c0, c1, half, n_bland, out, best):  # pragma: no cover 
                 for b in range(L):
                     o[b] = np.nan
                 continue
-            lo = min(max(i - half, 0), h - win)
+            lo = min(max(i - half, 0), top)
             nfound = 0
             for j in range(lo, lo + win):
                 if abs(j - i) <= 1:
@@ -502,15 +503,16 @@ def _normalise_rows(flat, rows, a, b, bands, centre, out):  # pragma: no cover -
 
 
 @njit(nogil=True, cache=True)
-def _column_spike_medians(cube, cols, bands, r, out):  # pragma: no cover - compiled
+def _column_spike_medians(cube, cols, bands, r, b0, b1, out):  # pragma: no cover - compiled
     """``out[p, i]`` = median of ``cube[i, cols[p], bands[p] - r : bands[p] + r + 1]`` (window
-    truncated at the band ends; an even count gives the mean of the two middle values)."""
-    h, w, L = cube.shape
+    truncated at the work-band ends ``b0 .. b1 - 1``; an even count gives the mean of the two
+    middle values)."""
     win = np.empty(2 * r + 1, np.float32)
+    h = cube.shape[0]
     for p in range(cols.shape[0]):
         c = cols[p]
-        lo = max(0, bands[p] - r)
-        hi = min(L, bands[p] + r + 1)
+        lo = max(b0, bands[p] - r)
+        hi = min(b1, bands[p] + r + 1)
         m = hi - lo
         for i in range(h):
             x = cube[i, c]

@@ -26,10 +26,21 @@ MAIN_RANGE_NM = (1021.0, 2648.34)
 LONG_RANGE_NM = (2806.97, 3476.92)
 # bland-model bands (crism_ml): 1.047-1.638, 1.737-1.968, 2.067-2.648 um
 BLAND_RANGES_NM = ((1045.0, 1640.0), (1735.0, 1970.0), (2064.0, 2650.0))
-# ensemble: every-4th-band subsets over the main bands outside the 1.64-1.73 and 1.96-2.06 um gaps
-SUBSET_RANGES_NM = ((1038.0, 1627.0), (1734.0, 1957.0), (2064.0, 2650.0))
+# ensemble band subsets, exactly crism_ml's (train.feat_masks) as (start, stop, step) ranges on the
+# 248 main channels: four interleaved every-4th-band subsets of 55/54/54/54 bands over the main
+# bands outside the 1.64-1.73 and 1.96-2.06 um gaps (the step restarts after each gap, as in
+# crism_ml), then eleven 31-band windows spanning 1.31-2.63 um, in crism_ml's order
+SUBSET_CHANNELS = (
+    ((3, 92, 4), (109, 142, 4), (159, 248, 4)),
+    ((4, 93, 4), (110, 143, 4), (160, 245, 4)),
+    ((5, 94, 4), (111, 144, 4), (161, 246, 4)),
+    ((6, 95, 4), (112, 145, 4), (162, 247, 4)),
+    *(((a, a + 31, 1),) for a in (44, 104, 114, 154, 164, 174, 184, 194, 204, 214, 59)),
+)
+# the wavelength ranges the interleaved subsets cover (documentation; selection is by channel)
+SUBSET_RANGES_NM = ((1040.0, 1640.0), (1734.0, 1969.0), (2064.0, 2650.0))
 # ensemble: start wavelengths (nm) of the eleven 31-band windows spanning 1.31-2.63 um
-WINDOW_STARTS_NM = (1309.5, 1408.0, 1704.0, 1770.0, 2033.6, 2099.7, 2165.7, 2231.8, 2298.0, 2364.1, 2430.3)
+WINDOW_STARTS_NM = (1309.5, 1704.0, 1770.0, 2033.6, 2099.7, 2165.7, 2231.8, 2298.0, 2364.1, 2430.3, 1408.0)
 WINDOW_LEN = 31
 
 
@@ -107,16 +118,23 @@ def l_band_mask(wl: np.ndarray, tol_nm: float = 1.0) -> np.ndarray:
 def ensemble_subsets(main_wl: np.ndarray) -> list[np.ndarray]:
     """The 15 band subsets of the classifier ensemble as index arrays into ``main_wl``.
 
-    Four interleaved every-4th-band subsets over the main bands outside the atmospheric gaps,
-    then eleven 31-band windows starting at :data:`WINDOW_STARTS_NM`.
+    crism_ml's subsets (:data:`SUBSET_CHANNELS`, on its 248 main channels) carried over by
+    wavelength: each channel's nominal centre is matched to the nearest band of ``main_wl``
+    (on crism_ml's own 248-band grid the indices are crism_ml's, band for band).  A table with
+    other spacing keeps crism_ml's wavelengths; duplicates are dropped.
     """
     wl = np.asarray(main_wl, dtype=float)
-    inside = np.flatnonzero(in_ranges(wl, SUBSET_RANGES_NM))
-    subsets = [inside[k::4] for k in range(4)]
-    for start in WINDOW_STARTS_NM:
-        i0 = int(np.argmin(np.abs(wl - start)))
-        i0 = min(i0, wl.size - WINDOW_LEN)
-        subsets.append(np.arange(i0, i0 + min(WINDOW_LEN, wl.size)))
+    nominal = nominal_wavelengths(N_MAIN)
+    if wl.size == N_MAIN and np.abs(wl - nominal).max() <= 2.0:
+        to_idx = np.arange(N_MAIN)
+    else:
+        to_idx = np.abs(wl[None, :] - nominal[:, None]).argmin(axis=1)
+    subsets = []
+    for ranges in SUBSET_CHANNELS:
+        ch = np.concatenate([np.arange(*r) for r in ranges])
+        idx = to_idx[ch]
+        _, first = np.unique(idx, return_index=True)
+        subsets.append(idx[np.sort(first)])
     return subsets
 
 

@@ -3,9 +3,10 @@
 :data:`BROWSE_PRODUCTS` holds the 18 products of the HyPyRameter browse table (the file
 ``crism/browse_products.csv`` of the shared test data, Viviano-Beck 2014 style; the tests compare
 these definitions with that file) and :data:`EXTRA_PRODUCTS` a few Viviano-Beck 2014 products the
-table lacks.  Where the two tables name the same product differently (CR2's blue is BDCARB here,
-CINDEX2 in the paper; TRU uses R637/R550/R463 here, R600/R530/R440 in the paper) the CSV wins, as
-the issue asks; see ``docs/crism-params.md``.
+table lacks.  PHY follows the paper (R = D2300, G = D2200, B = BD1900r2): the CSV has R and G
+swapped (:data:`CSV_DIFFERENCES`).  Elsewhere the CSV's choices stand (CR2's blue is BDCARB here,
+CINDEX2 in the paper; TRU uses R637/R550/R463 here, R600/R530/R440 in the paper); IRA is R1330 as
+in the paper and CAT.  See ``docs/crism-params.md``.
 
 Each channel is stretched linearly to 1..255 between fixed limits (when given for that parameter)
 or between the 0.1 and 99.9 percentiles of its finite values; 0 is kept for invalid pixels, so the
@@ -43,7 +44,7 @@ BROWSE_PRODUCTS: dict[str, tuple[str, str, str]] = {
     "MAF": ("OLINDEX3", "LCPINDEX2", "HCPINDEX2"),
     "PAL": ("BD2210_2", "BD2190", "BD2165"),
     "PFM": ("BD2355", "D2300", "BD2290"),
-    "PHY": ("D2200", "D2300", "BD1900r2"),
+    "PHY": ("D2300", "D2200", "BD1900r2"),  # Viviano-Beck 2014; the CSV swaps R and G (see CSV_DIFFERENCES)
     "PLG": ("BD1300", "RPEAK1", "LCPINDEX2"),
     "SED": ("BDCARB", "BD2100_3", "GINDEX"),
     "SUL": ("GINDEX", "SINDEX2", "BD2265"),
@@ -54,11 +55,14 @@ BROWSE_PRODUCTS: dict[str, tuple[str, str, str]] = {
 EXTRA_PRODUCTS: dict[str, tuple[str, str, str]] = {
     "ICE": ("BD1900_2", "BD1500_2", "BD1435"),
     "IC2": ("R3920", "BD1500_2", "BD1435"),
-    "IRA": ("R1300", "R1300", "R1300"),
+    "IRA": ("R1330", "R1330", "R1330"),  # Viviano-Beck 2014 and CAT: R1330
     "VNA": ("R770", "R770", "R770"),
 }
 
 ALL_PRODUCTS: dict[str, tuple[str, str, str]] = {**BROWSE_PRODUCTS, **EXTRA_PRODUCTS}
+
+# where we follow Viviano-Beck 2014 rather than the HyPyRameter CSV: product -> the CSV's channels
+CSV_DIFFERENCES: dict[str, tuple[str, str, str]] = {"PHY": ("D2200", "D2300", "BD1900r2")}
 
 DEFAULT_PERCENTILES = (0.1, 99.9)
 

@@ -78,26 +78,34 @@ CLASSES: dict[int, CrismClass] = {r[0]: CrismClass(*r) for r in _ROWS}
 UNCLASSIFIED = 0  # code used in class maps for pixels below the confidence threshold
 NEUTRAL = 39
 ARTIFACT = 38
+# code for spectra outside the training data (best-class log-likelihood below what held-out
+# training spectra reach): rejected rather than given the nearest class
+UNKNOWN = max(CLASSES) + 1
+UNKNOWN_NAME = "unknown (outside the training data)"
 
 
 def name(code: int) -> str:
-    """Class name of a code (0 = unclassified)."""
+    """Class name of a code (0 = unclassified, :data:`UNKNOWN` = outside the training data)."""
     if code == UNCLASSIFIED:
         return "unclassified"
+    if code == UNKNOWN:
+        return UNKNOWN_NAME
     c = CLASSES.get(int(code))
     return c.name if c else f"class {code}"
 
 
 def class_table():
-    """Names and colours of every code ``0..max``: the one colour per class used by products and figures."""
+    """Names and colours of every code ``0..UNKNOWN``: the one colour per class used by products and figures."""
     from orbitml.io.classmap import ClassTable
 
-    return ClassTable.from_names([name(c) for c in range(max(CLASSES) + 1)])
+    return ClassTable.from_names([name(c) for c in range(UNKNOWN + 1)])
 
 
 def broad_name(code: int) -> str:
     if code == UNCLASSIFIED:
         return "unclassified"
+    if code == UNKNOWN:
+        return "unknown"
     c = CLASSES.get(int(code))
     return c.broad if c else f"class {code}"
 

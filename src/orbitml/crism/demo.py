@@ -22,7 +22,7 @@ def section(ctx) -> None:
     from orbitml.crism import simdata as sd
     from orbitml.crism.ensemble import CrismClassifier
     from orbitml.crism.evaluate import metrics
-    from orbitml.crism.outputs import image_report, write_products
+    from orbitml.crism.outputs import image_report, model_notice, training_data_card, write_products
     from orbitml.crism.pipeline import classify_cube
     from orbitml.crism.ratio import BlandModel
     from orbitml.crism.settings import CrismSettings
@@ -38,7 +38,9 @@ def section(ctx) -> None:
     clf = CrismClassifier(CrismSettings(seed=ctx.seed)).fit(lab["pixspec"], lab["pixlabs"], lab["pixims"],
                                                             lab["wavelengths"])
     bm = BlandModel().fit(bl["pixspec"], bl["pixims"], bl["wavelengths"])
-    clf.save(folder / "model", bland=bm, extra={"training": {"source": "simulated", "seed": ctx.seed}})
+    card = {"training": {"source": "simulated", "seed": ctx.seed}, "training_data": training_data_card(True)}
+    clf.save(folder / "model", bland=bm, extra=card)
+    notice = model_notice(card)
     t_train = time.perf_counter() - t0
     test = sd.simulate_labelled(n_images=4, pixels_per_class=ppc, seed=ctx.seed + 100)
     m = metrics(test["pixlabs"], clf.predict_proba(test["pixspec"][:, :248]), clf.classes_,
@@ -50,8 +52,8 @@ def section(ctx) -> None:
     t_cls = time.perf_counter() - t0
     tmpl = make_scene(np.zeros((1, rows, cols), np.float32), crs=MARS_EQC_WKT,
                       transform=Affine(18.0, 0, 3_000_000.0, 0, -18.0, 600_000.0))
-    write_products(res, folder / "image", template=tmpl, overwrite=True, name="simulated")
-    image_report(res, folder / "image" / "report.html", "simulated CRISM-like image", truth=im["truth"])
+    write_products(res, folder / "image", template=tmpl, overwrite=True, name="simulated", notice=notice)
+    image_report(res, folder / "image" / "report.html", "simulated CRISM-like image", card, truth=im["truth"])
     truth = im["truth"]
     ok = truth > 0
     acc = float((res.class_map[ok] == truth[ok]).mean())

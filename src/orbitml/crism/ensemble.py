@@ -130,6 +130,8 @@ class CrismClassifier:
 
     def __init__(self, settings: CrismSettings | None = None):
         self.settings = settings or CrismSettings()
+        self.ood_threshold_: float | None = None
+        self.ood_info_: dict = {}
 
     # ---------------- training ----------------
     def _subsets(self) -> list[np.ndarray]:
@@ -142,11 +144,89 @@ class CrismClassifier:
         return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
                 for sub in self.subsets_]
 
+    def _per_model(self, models, X, fn, chunk: int = 2048) -> None:
+        """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""
+        plans = [m.plan() for m in models]
+
+        def run(a, b):
+            Xa = X[a:b]
+            for i, (m, sub, plan) in enumerate(zip(models, self.subsets_, plans, strict=True)):
+                fn(a, b, i, m, plan(minmax_rows(Xa[:, sub])))
+
+        map_chunks(run, X.shape[0], chunk)
+
+    def _ood_score(self, models, X) -> np.ndarray:
+        """Best-class Student-t log-likelihood summed over the ensemble's models, ``(n,)``."""
+        out = np.zeros(X.shape[0])
+
+        def add(a, b, i, m, ll):
+            out[a:b] += ll.max(axis=1)
+
+        self._per_model(models, X, add)
+        return out
+
+    def _learn_ood(self, held: tuple | None, full: tuple, min_per_class: int = 10) -> None:
+        """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
+
+        What matters is what spectra of *new* images reach, so the scores of ``held = (models, X,
+        yk)`` (models fitted without those images) set the thresholds: for class k,
+        ``median_k - z * s_k`` with ``s_k = 1.4826 * MAD_k`` and ``z`` the normal quantile of
+        ``1 - ood_quantile`` (a robust low quantile: one odd spectrum does not set it).  A class
+        with fewer than ``min_per_class`` held-out spectra borrows strength: its centre is its
+        in-sample median under the final models (``full``) minus the median in-sample-minus-held-out
+        shift of the classes that have both, and its spread the median ``s_k`` of those classes.
+        Without held-out images the in-sample scores are used as they are (optimistic: stricter).
+        """
+        from statistics import NormalDist
+
+        q = self.settings.ood_quantile
+        K = self.classes_.size
+        self.ood_threshold_ = None
+        self.ood_info_ = {"quantile": q, "rule": "per class: median - z(1-q) * 1.4826 * MAD of the best-class "
+                                                 "log-likelihood summed over the models, on held-out images"}
+        if q <= 0:
+            return
+        z = NormalDist().inv_cdf(1.0 - q)
+
+        def stats(part):
+            models, X, yk = part
+            sc = self._ood_score(models, X)
+            out = {}
+            for k in range(K):
+                v = sc[yk == k]
+                if v.size >= 3:
+                    med = float(np.median(v))
+                    out[k] = (med, 1.4826 * float(np.median(np.abs(v - med))), v.size)
+            return out
+
+        ins = stats(full)
+        ho = {k: v for k, v in stats(held).items() if v[2] >= min_per_class} if held is not None else {}
+        thr = np.full(K, np.nan)
+        src = {}
+        for k, (med, sd, _) in ho.items():
+            thr[k], src[k] = med - z * sd, "held-out images"
+        both = [k for k in ho if k in ins]
+        shift = float(np.median([ins[k][0] - ho[k][0] for k in both])) if both else 0.0
+        spread = float(np.median([ho[k][1] for k in ho])) if ho else None
+        for k, (med, sd, _) in ins.items():
+            if np.isnan(thr[k]):
+                thr[k] = med - shift - z * (spread if spread is not None else sd)
+                src[k] = "in-sample, shifted by the held-out classes" if ho else "in-sample (no held-out images)"
+        if np.isnan(thr).all():
+            return
+        thr[np.isnan(thr)] = np.nanmin(thr)
+        self.ood_threshold_ = thr
+        self.ood_info_.update(threshold_source={str(int(self.classes_[k])): v for k, v in src.items()},
+                              insample_shift=shift)
+
     def _model_probs(self, models, X) -> np.ndarray:
         K = self.classes_.size
         out = np.zeros((len(models), X.shape[0], K))
-        for i, (m, sub) in enumerate(zip(models, self.subsets_, strict=True)):
-            out[i][:, m.classes_] = m.predict_proba(minmax_rows(X[:, sub]))
+
+        def put(a, b, i, m, ll):
+            out[i, a:b][:, m.classes_] = softmax_rows(ll)
+
+        self._per_model(models, X, put)
         return out
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
@@ -168,11 +248,12 @@ class CrismClassifier:
         X = X[:, main].astype(np.float32)
         if not despiked:
             say("despiking training spectra")
-            X, _ = despike(X, s.despike_passes)
+            X, _ = despike(X, s.despike_passes, protect=s.despike_protect)
         self.classes_ = np.unique(y)
         yk = np.searchsorted(self.classes_, y)
         self.subsets_ = self._subsets()
         held = split_images(yk, groups, s.heldout_fraction, s.seed) if s.heldout_fraction > 0 else np.array([])
+        held_part = None
         M, K = len(self.subsets_), self.classes_.size
         self.weights_ = np.full((M, K), 1.0 / M)
         self.temperature_ = 1.0
@@ -192,6 +273,9 @@ class CrismClassifier:
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
+            # out-of-distribution thresholds: what spectra of images the models never saw reach
+            sel_o = self._subsample(np.isin(groups, held), yk, rng)
+            held_part = (models, X[sel_o], yk[sel_o])
             self.calibration_ = {
                 "images": [str(v) for v in h_t], "n_spectra": int(sel_t.sum()),
                 "ece_before": expected_calibration_error(Q.max(1), Q.argmax(1) == yt),
@@ -202,6 +286,8 @@ class CrismClassifier:
         if held.size < 2 or s.refit_full:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
+        sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
+        self._learn_ood(held_part, (self.models_, X[sub], yk[sub]))
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
         self.n_images_ = n_img
         self.thresholds_ = np.where(n_img < s.rare_min_images, s.threshold_rare, s.threshold)
@@ -227,7 +313,13 @@ class CrismClassifier:
     # ---------------- prediction ----------------
     def predict_proba(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
                       chunk: int = 2048) -> np.ndarray:
-        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order).
+        """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order)."""
+        return self.predict_scores(X, calibrated, threads, chunk)[0]
+
+    def predict_scores(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
+                       chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+        """``(probabilities (n, K), OOD score (n,))``: the score is the best-class log-likelihood
+        summed over the models (compared with :attr:`ood_threshold_`).
 
         Works on row chunks spread over ``threads`` workers: each chunk goes through every model
         (band subset, min-max scaling, Student-t, softmax) and the weighted combination while
@@ -238,28 +330,37 @@ class CrismClassifier:
             raise OrbitmlInputError(f"expected spectra on the model's {self.wavelengths_.size} bands, got {X.shape}")
         K = self.classes_.size
         out = np.empty((X.shape[0], K))
+        score = np.empty(X.shape[0])
         plans = [m.plan() for m in self.models_]
 
         def run(a, b):
             S = np.zeros((b - a, K))
+            sc = np.zeros(b - a)
             Xa = X[a:b]
             for i, (m, sub, plan) in enumerate(zip(self.models_, self.subsets_, plans, strict=True)):
-                p = softmax_rows(plan(minmax_rows(Xa[:, sub])))
+                ll = plan(minmax_rows(Xa[:, sub]))
+                sc += ll.max(axis=1)
+                p = softmax_rows(ll)
                 p *= self.weights_[i, m.classes_]
                 S[:, m.classes_] += p
             S /= np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
             out[a:b] = apply_temperature(S, self.temperature_) if calibrated else S
+            score[a:b] = sc
 
         map_chunks(run, X.shape[0], chunk, threads)
-        return out
+        return out, score
 
-    def predict(self, X: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified)."""
-        Q = self.predict_proba(X, threads=threads)
+    def predict(self, X: np.ndarray, threads: int | None = None, reject_ood: bool = True
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified) and,
+        with ``reject_ood``, spectra below the stored OOD threshold :data:`classes.UNKNOWN`."""
+        Q, score = self.predict_scores(X, threads=threads)
         k = Q.argmax(axis=1)
         conf = Q[np.arange(k.size), k]
         codes = self.classes_[k].copy()
         codes[conf < self.thresholds_[k]] = cc.UNCLASSIFIED
+        if reject_ood and self.ood_threshold_ is not None:
+            codes[~(score >= self.ood_threshold_[k])] = cc.UNKNOWN
         return codes, conf
 
     # ---------------- persistence ----------------
@@ -271,7 +372,9 @@ class CrismClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {"wavelengths": self.wavelengths_, "classes": self.classes_, "weights": self.weights_,
                   "thresholds": self.thresholds_, "n_images": self.n_images_,
-                  "temperature": np.array([self.temperature_])}
+                  "temperature": np.array([self.temperature_]),
+                  "ood_threshold": (np.full(self.classes_.size, np.nan) if self.ood_threshold_ is None
+                                    else np.asarray(self.ood_threshold_, float))}
         for i, (m, sub) in enumerate(zip(self.models_, self.subsets_, strict=True)):
             arrays[f"subset{i}"] = sub
             arrays.update(m.to_arrays(f"m{i}_"))
@@ -285,6 +388,7 @@ class CrismClassifier:
                         for c, t, n in zip(self.classes_, self.thresholds_, self.n_images_, strict=True)],
             "n_models": len(self.models_), "temperature": self.temperature_, "calibration": self.calibration_,
             "heldout_images": self.heldout_images_, "has_bland_model": bland is not None,
+            "ood": self.ood_info_,
             "wavelength_range_nm": [float(self.wavelengths_.min()), float(self.wavelengths_.max())],
             **(extra or {}),
         }
@@ -318,11 +422,14 @@ class CrismClassifier:
             self.thresholds_ = a["thresholds"]
             self.n_images_ = a["n_images"]
             self.temperature_ = float(a["temperature"][0])
+            ood = a["ood_threshold"] if "ood_threshold" in a.files else np.array([np.nan])
+            self.ood_threshold_ = ood if ood.size == self.classes_.size and np.isfinite(ood).all() else None
             self.subsets_ = [a[f"subset{i}"] for i in range(card["n_models"])]
             dt = self.settings.compute_dtype
             self.models_ = [HBMClassifier.from_arrays(a, f"m{i}_", compute_dtype=dt)
                             for i in range(card["n_models"])]
             bland = BlandModel.from_arrays(a) if card.get("has_bland_model") else None
         self.calibration_ = card.get("calibration", {})
+        self.ood_info_ = card.get("ood", {})
         self.heldout_images_ = card.get("heldout_images", [])
         return self, bland, card

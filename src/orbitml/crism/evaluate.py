@@ -69,11 +69,13 @@ def evaluate_model(clf: CrismClassifier, ds: MatDataset, images: Sequence[str] |
     sel = select_images(ds, images)
     idx, _ = work_bands(dataset_wavelengths(ds), clf.wavelengths_, ds.source)
     X = ds.pixspec[sel][:, idx[: clf.wavelengths_.size]]
-    X, _ = despike(X, clf.settings.despike_passes)
+    X, _ = despike(X, clf.settings.despike_passes, protect=clf.settings.despike_protect)
     raw = clf.predict_proba(X, calibrated=False)
-    cal = clf.predict_proba(X)
+    cal, score = clf.predict_scores(X)
     res = metrics(ds.pixlabs[sel], cal, clf.classes_, raw)
     res["images"] = sorted({str(n) for n in ds.image_names[sel]})
+    if clf.ood_threshold_ is not None:  # genuine spectra of these images that the model would call unknown
+        res["ood_rejected"] = float(np.mean(~(score >= clf.ood_threshold_[cal.argmax(axis=1)])))
     return res
 
 
@@ -89,7 +91,7 @@ def cross_validate(ds: MatDataset, settings: CrismSettings, n_splits: int = 3,
     if n_img < n_splits:
         raise OrbitmlInputError(f"{n_splits}-fold image-wise CV needs >= {n_splits} images, found {n_img}", ds.source)
     wl = dataset_wavelengths(ds)
-    X, _ = despike(ds.pixspec, settings.despike_passes)
+    X, _ = despike(ds.pixspec, settings.despike_passes, protect=settings.despike_protect)
     y = ds.pixlabs
     folds, yt_all, P_all = [], [], []
     for f, (tr, te) in enumerate(GroupKFold(n_splits=n_splits).split(X, y, ds.pixims)):

@@ -31,14 +31,22 @@ from scipy.special import gammaln
 
 from orbitml.errors import OrbitmlInputError
 
+_CONTROLLER = []
+
 
 def _single_thread_blas():
-    """Limit BLAS/LAPACK to one thread (a no-op context when threadpoolctl is unavailable)."""
+    """Limit BLAS/LAPACK to one thread (a no-op context when threadpoolctl is unavailable).
+
+    The library discovery of threadpoolctl (a scan of the loaded shared objects, ~15 ms) is done
+    once per process; each call then only sets and restores the limits.
+    """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(1)
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1)
 
 
 def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.ndarray):

@@ -20,6 +20,30 @@ from orbitml.crism.pipeline import CLASS_NODATA, CrismResult
 from orbitml.io.atomic import atomic_path
 from orbitml.scene import make_scene
 
+SIMULATED_DESCRIPTION = "simulated CRISM spectra (orbitml.crism.simdata)"
+
+
+def training_data_card(simulated: bool, labelled=None, bland=None) -> dict:
+    """The model card's ``training_data`` entry (read by :func:`orbitml.nn.weights.simulated_notice`)."""
+    if simulated:
+        return {"simulated": True, "simulated_description": SIMULATED_DESCRIPTION,
+                "trained_on": f"{SIMULATED_DESCRIPTION}: a demonstration model, not for science"}
+    return {"simulated": False, "labelled": str(labelled) if labelled else None,
+            "bland": str(bland) if bland else None,
+            "trained_on": f"crism_ml-format training files: labelled {labelled}, bland {bland}"}
+
+
+def model_notice(card: dict | None) -> str | None:
+    """"demo model: not for science (...)" for a model trained on simulated data, else None."""
+    from orbitml.nn.weights import simulated_notice
+
+    if not card:
+        return None
+    why = simulated_notice(card)
+    if why is None and (card.get("training") or {}).get("labelled") == "simulated":
+        why = f"model trained on {SIMULATED_DESCRIPTION}: not validated on real observations"
+    return f"demo model: not for science ({why})" if why else None
+
 
 def _geo(template):
     if template is None:
@@ -28,8 +52,12 @@ def _geo(template):
 
 
 def write_products(result: CrismResult, outdir: Path, template=None, fmt: str = "gtiff",
-                   overwrite: bool = False, name: str = "image") -> dict[str, Path]:
-    """Write maps, cube and region tables; returns the written paths by key."""
+                   overwrite: bool = False, name: str = "image", notice: str | None = None) -> dict[str, Path]:
+    """Write maps, cube and region tables; returns the written paths by key.
+
+    ``notice`` (a demo-model warning) and the ratio method go into every raster's tags / ENVI
+    description.
+    """
     from orbitml.io import write_scene
 
     outdir = Path(outdir)
@@ -39,13 +67,19 @@ def write_products(result: CrismResult, outdir: Path, template=None, fmt: str = 
     from orbitml.io.classmap import write_class_map
 
     source = Path(str(getattr(template, "attrs", {}).get("source", "") or "")).name
-    attrs = {"instrument": "CRISM", "product_id": name, "source": source}
+    attrs = {"instrument": "CRISM", "product_id": name, "source": source,
+             "processing": f"ratio_method={result.ratio_method}"}
+    if notice:
+        attrs["notice"] = notice
     paths = {}
     table = cc.class_table()
     paths["class_map"] = write_class_map(
         result.class_map, outdir / f"class_map{ext}", table.names, table.colours, crs=crs, transform=transform,
         invalid=result.class_map == CLASS_NODATA, fmt="envi" if ext == ".img" else "gtiff", overwrite=overwrite,
-        attrs={"ORBITML_INSTRUMENT": "CRISM", "ORBITML_PRODUCT_ID": name, "ORBITML_UNITS": "crism_ml class code"})
+        attrs={"ORBITML_INSTRUMENT": "CRISM", "ORBITML_PRODUCT_ID": name, "ORBITML_UNITS": "crism_ml class code",
+               "ORBITML_RATIO_METHOD": result.ratio_method,
+               "ORBITML_UNKNOWN_FRACTION": f"{result.unknown_fraction:.4f}",
+               **({"ORBITML_NOTICE": notice} if notice else {})})
     cf = make_scene(result.confidence.astype(np.float32), crs=crs, transform=transform, nodata=np.nan,
                     band_names=["confidence"], attrs={**attrs, "units": "probability"})
     paths["confidence"] = write_scene(cf, outdir / f"confidence{ext}", fmt, overwrite=overwrite)
@@ -59,6 +93,7 @@ def write_products(result: CrismResult, outdir: Path, template=None, fmt: str = 
             wr = csv.writer(fh)
             wr.writerow(["code", "name", "broad", "family", "trained_as", "merged_as", "rare"])
             wr.writerow([0, "unclassified", "unclassified", "", "", "", ""])
+            wr.writerow([cc.UNKNOWN, cc.UNKNOWN_NAME, "unknown", "", "", "", ""])
             for c in cc.CLASSES.values():
                 wr.writerow([c.code, c.name, c.broad, c.family, c.train_as, c.merge_as, int(c.rare)])
     paths["classes"] = outdir / "classes.csv"
@@ -180,8 +215,13 @@ def image_report(result: CrismResult, path: Path, title: str, model_card: dict |
               "confidence": round(r.mean_confidence, 3), "row": round(r.row, 1), "col": round(r.col, 1)}
              for r in result.regions]
     valid = result.class_map >= 0
-    text = (f"{valid.sum()} valid pixels of {valid.size}; {len(result.regions)} regions. "
-            + " ".join(result.notes))
+    text = ""
+    notice = model_notice(model_card)
+    if notice:
+        text += f"WARNING - {notice}. Class names on this page are what a demonstration model says.\n\n"
+    text += (f"{valid.sum()} valid pixels of {valid.size}; {len(result.regions)} regions; "
+             f"{result.unknown_fraction:.1%} of valid pixels rejected as unknown (outside the training data). "
+             f"Ratioing: {result.ratio_method}. " + " ".join(result.notes))
     if truth is not None:
         ok = truth > 0
         text += f"\n\nPixel accuracy against the known truth: {(result.class_map[ok] == truth[ok]).mean():.3f}."
@@ -190,6 +230,9 @@ def image_report(result: CrismResult, path: Path, title: str, model_card: dict |
         if cal:
             text += (f"\n\nModel calibration on held-out images: temperature {cal.get('temperature', 1):.2f}, "
                      f"ECE {cal.get('ece_before', float('nan')):.3f} -> {cal.get('ece_after', float('nan')):.3f}.")
+    if notice:
+        rep.add_section("Demo model: not for science", f"{notice}. Train on crism_ml's labelled data "
+                        "(Zenodo record 13338091) for results on real images.")
     rep.add_section("Overview", text, figures=[("false colour and class overlay", fig)],
                     tables=[("regions", table)] if table else [])
     refs = reference_spectra([r.code for r in result.regions], wl)

@@ -76,9 +76,10 @@ class BandSampler:
         self.used.append((float(wavelength), int(self.order[i]), float(self.wl[i]), int(kernel)))
         key = (i, int(kernel))
         if key not in self._cache:
-            lo = i - kernel // 2  # centred window, truncated (not shifted) at the ends of the data
-            hi = min(self.wl.size, lo + kernel)
-            lo = max(0, lo)
+            # centred window i - k//2 .. i + k//2 (CAT's crism_sumutil_single: an even width k reads
+            # k + 1 bands, centred), truncated (not shifted) at the ends of the data
+            lo = max(0, i - kernel // 2)
+            hi = min(self.wl.size, i + kernel // 2 + 1)
             block = self.X[:, lo:hi]
             if hi - lo == 1:
                 val = block[:, 0].copy()
@@ -90,6 +91,17 @@ class BandSampler:
                 val = np.median(block, axis=1)
             self._cache[key] = val
         return self._cache[key]
+
+    def bands_from_to(self, lo: float, hi: float) -> np.ndarray:
+        """Sorted indices of every band from the band nearest ``lo`` to the band nearest ``hi``
+        (CAT's ``indgen`` over ``mro_crism_lookupwv`` indices), at least two."""
+        i0, i1 = self.index(lo), self.index(hi)
+        idx = np.arange(min(i0, i1), max(i0, i1) + 1)
+        if idx.size < 2:
+            raise MissingCoverage(lo)
+        for i in idx:
+            self.used.append((float(self.wl[i]), int(self.order[i]), float(self.wl[i]), 1))
+        return idx
 
     def bands_between(self, lo: float, hi: float) -> np.ndarray:
         """Sorted indices of the bands with centres in [lo, hi] nm (at least two, else MissingCoverage)."""
@@ -142,63 +154,66 @@ def _integral_um(y: np.ndarray, wl_nm: np.ndarray) -> np.ndarray:
     return out
 
 
-def rpeak(s: BandSampler, wls: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    """(peak wavelength in µm, peak reflectance) of a 5th-order polynomial through R(wls).
+def rpeak(s: BandSampler, wls: Sequence[float], degree: int = 4,
+          n_grid: int = 1001) -> tuple[np.ndarray, np.ndarray]:
+    """(peak wavelength in µm, peak reflectance) of a polynomial through R(wls), as CAT does it.
 
-    Wavelengths not covered by the data are dropped while at least 6 remain.  The maximum is
-    searched on a 0.5 nm grid over the fitted range.
+    CAT's ``crism_summary_rpeak1``: single bands nearest 442, 533, 600, 710, 740, 775, 800, 833,
+    860, 892 and 925 nm (chosen to avoid the ~660 nm filter boundary; an MTRDR has no bands
+    between 631 and 709 nm), a 4th-order least-squares polynomial, and its maximum on a
+    1001-point grid spanning those wavelengths.  Every wavelength must be covered: with bands
+    missing the fit would be under-determined or pass exactly through the points left, so the
+    parameter is refused (MissingCoverage) rather than guessed.
     """
-    pts = []
+    xs = []
     for w in wls:
-        try:
-            pts.append((s.W(w), s.R(w, 1)))
-        except MissingCoverage:
-            continue
-    if len(pts) < 6:
-        raise MissingCoverage(wls[0])
-    key = ("rpeak", tuple(p[0] for p in pts))
+        xs.append(s.W(w))  # raises MissingCoverage for a wavelength the data lack
+    key = ("rpeak", tuple(xs), degree, n_grid)
     if key in s._cache:
         return s._cache[key]
-    x = np.array([p[0] for p in pts]) / 1000.0
-    Y = np.stack([p[1] for p in pts], axis=0)  # (k, n)
+    Y = np.stack([s.R(w, 1) for w in wls], axis=0)  # (k, n)
+    x = np.array(xs) / 1000.0
     n = Y.shape[1]
     peak_wl = np.full(n, np.nan)
     peak_r = np.full(n, np.nan)
     ok = np.isfinite(Y).all(axis=0)
-    if not ok.any():
-        return peak_wl, peak_r
-    xc = x.mean()
-    coef = np.polynomial.polynomial.polyfit(x - xc, Y[:, ok], 5)  # (6, n_ok)
-    step = 0.001
-    grid = np.arange(x.min(), x.max() + 1e-9, step)
-    V = np.polynomial.polynomial.polyvander(grid - xc, 5) @ coef  # (g, n_ok)
-    j = np.clip(np.argmax(V, axis=0), 1, grid.size - 2)
-    cols = np.arange(V.shape[1])
-    y0, y1, y2 = V[j - 1, cols], V[j, cols], V[j + 1, cols]
-    curv = y0 - 2 * y1 + y2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curv < 0, 0.5 * (y0 - y2) / curv, 0.0)  # parabola through the 3 grid points
-    xp = np.clip(grid[j] + np.clip(shift, -1, 1) * step, x.min(), x.max())
-    peak_wl[ok] = xp
-    peak_r[ok] = np.einsum("gk,kg->g", np.polynomial.polynomial.polyvander(xp - xc, 5), coef)
+    if ok.any():
+        xc = x.mean()
+        coef = np.polynomial.polynomial.polyfit(x - xc, Y[:, ok], degree)  # (degree + 1, n_ok)
+        grid = np.linspace(x.min(), x.max(), n_grid)
+        V = np.polynomial.polynomial.polyvander(grid - xc, degree) @ coef  # (g, n_ok)
+        j = np.argmax(V, axis=0)
+        peak_wl[ok] = grid[j]
+        peak_r[ok] = V[j, np.arange(V.shape[1])]
     s._cache[key] = (peak_wl, peak_r)
     return peak_wl, peak_r
 
 
-def _peak_continuum(s: BandSampler, peak_lo, peak_hi, anchor, ka, at_idx) -> np.ndarray:
-    """Continuum (n, len(at_idx)) from each pixel's highest band in [peak_lo, peak_hi] to R(anchor)."""
-    pk = s.bands_between(peak_lo, peak_hi)
-    block = s.X[:, pk]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        allnan = np.isnan(block).all(axis=1)
-        j = np.nanargmax(np.where(allnan[:, None], 0.0, block), axis=1)
-    rp = block[np.arange(block.shape[0]), j]
-    rp[allnan] = np.nan
-    wp = s.wl[pk][j]
-    wa, ra = s.W(anchor), s.R(anchor, ka)
-    slope = _div(ra - rp, wa - wp)
-    return rp[:, None] + slope[:, None] * (s.wl[at_idx][None, :] - wp[:, None])
+def _idl_median(block: np.ndarray) -> np.ndarray:
+    """IDL ``median(..., dimension)`` without /EVEN: the element at index n // 2 of the sorted values."""
+    return np.sort(block, axis=1)[:, block.shape[1] // 2]
+
+
+def bdi_continuum(s: BandSampler, p1: tuple[float, float], p2: tuple[float, float], at_idx) -> np.ndarray:
+    """CAT's 1-2 µm continuum (``crism_sumutil_bdicont``, hyperspectral branch), ``(n, len(at_idx))``.
+
+    Short anchor: the 75th-percentile value (sorted element ``floor(0.75 n)``) of the bands from
+    ``p1[0]`` to ``p1[1]`` (1330-1875 nm), placed at the median wavelength of those bands; long
+    anchor: the median (IDL, no /EVEN) of the bands from ``p2[0]`` to ``p2[1]`` (2430-2600 nm) at
+    their median wavelength (/EVEN); the continuum is the straight line through the two.  A
+    pixel with a NaN in either range gets NaN.
+    """
+    i1 = s.bands_from_to(*p1)
+    i2 = s.bands_from_to(*p2)
+    b1, b2 = s.X[:, i1], s.X[:, i2]
+    v1 = np.sort(b1, axis=1)[:, int(i1.size * 0.75)]
+    w1 = float(np.median(s.wl[i1]))
+    v2 = _idl_median(b2)
+    w2 = float(np.median(s.wl[i2]))
+    bad = np.isnan(b1).any(axis=1) | np.isnan(b2).any(axis=1)
+    v1[bad] = np.nan
+    slope = (v2 - v1) / (w2 - w1)
+    return slope[:, None] * (s.wl[at_idx][None, :] - w2) + v2[:, None]
 
 
 def evaluate(p: ParamDef, s: BandSampler) -> np.ndarray:
@@ -225,7 +240,11 @@ def evaluate(p: ParamDef, s: BandSampler) -> np.ndarray:
     if f == "INDEX":
         total = np.zeros(s.X.shape[0])
         for c, kc, wt in zip(w[2:], k[2:], p.weights, strict=True):
-            total = total + wt * (1.0 - _relative(s, w[0], w[1], c, k[0], k[1], kc))
+            if p.abs_continuum:  # CAT's OLINDEX3: (RC - R) / |RC| keeps the sign where RC < 0
+                rc = continuum(s, w[0], w[1], c, k[0], k[1])
+                total = total + wt * _div(rc - s.R(c, kc), np.abs(rc))
+            else:
+                total = total + wt * (1.0 - _relative(s, w[0], w[1], c, k[0], k[1], kc))
         return total
     if f == "DROP":
         rel = [_relative(s, w[0], w[1], c, k[0], k[1], kc) for c, kc in zip(w[2:], k[2:], strict=True)]
@@ -238,22 +257,21 @@ def evaluate(p: ParamDef, s: BandSampler) -> np.ndarray:
         return rpeak(s, w)[0]
     if f == "BDIVIS":
         _, rmax = rpeak(s, w[2:])
-        idx = s.bands_between(w[0], w[1])
+        idx = s.bands_from_to(w[0], w[1])
         return _integral_um(1.0 - _div(s.X[:, idx], rmax[:, None]), s.wl[idx])
     if f == "BDI":
-        idx = s.bands_between(w[0], w[1])
-        cont = _peak_continuum(s, w[2], w[3], w[4], k[4], idx)
+        idx = s.bands_from_to(w[0], w[1])
+        cont = bdi_continuum(s, (w[2], w[3]), (w[4], w[5]), idx)
         return _integral_um(1.0 - _div(s.X[:, idx], cont), s.wl[idx])
     if f == "VAR":
-        idx = s.bands_between(w[0], w[1])
-        Y, x = s.X[:, idx], s.wl[idx] / 1000.0
-        ok = np.isfinite(Y).all(axis=1)
-        out = np.full(Y.shape[0], np.nan)
-        if ok.any():
-            A = np.stack([np.ones_like(x), x], axis=1)
-            coef, *_ = np.linalg.lstsq(A, Y[ok].T, rcond=None)
-            out[ok] = ((Y[ok].T - A @ coef) ** 2).sum(axis=0)
-        return out
+        # CAT: the line through the single bands nearest w[0] and w[1] (1014, 2287 nm); squared
+        # residuals summed over every band from the one nearest w[2] to the one nearest w[3]
+        ra, rb = s.R(w[0], 1), s.R(w[1], 1)
+        wa, wb = s.W(w[0]), s.W(w[1])
+        idx = s.bands_from_to(w[2], w[3])
+        slope = _div(rb - ra, wb - wa)
+        pred = ra[:, None] + slope[:, None] * (s.wl[idx][None, :] - wa)
+        return ((pred - s.X[:, idx]) ** 2).sum(axis=1)
     if f == "BDRATIO":
         r1 = _relative(s, w[0], w[2], w[1], k[0], k[2], k[1])
         r2 = _relative(s, w[3], w[5], w[4], k[3], k[5], k[4])
@@ -262,8 +280,18 @@ def evaluate(p: ParamDef, s: BandSampler) -> np.ndarray:
         r2210, r2530, r3000 = (s.R(x, kk) for x, kk in zip(w, k, strict=True))
         return 1.0 - _div(r3000, r2530 * _div(r2530, r2210))
     if f == "BDCARB":
-        r1 = _relative(s, w[0], w[2], w[1], k[0], k[2], k[1])
-        r2 = _relative(s, w[2], w[4], w[3], k[2], k[4], k[3])
+        # CAT (since 2011-12): band centres are the means of two bands inside each feature,
+        # (2320, 2330) and (2520, 2530) nm, continua 2230-2390 and 2390-2600 nm
+        l1, c1a, c1b, h1, c2a, c2b, h2 = w
+        kl1, kc1a, kc1b, kh1, kc2a, kc2b, kh2 = k
+        wc1 = 0.5 * (s.W(c1a) + s.W(c1b))
+        wc2 = 0.5 * (s.W(c2a) + s.W(c2b))
+        a = (wc1 - s.W(l1)) / (s.W(h1) - s.W(l1))
+        c = (wc2 - s.W(h1)) / (s.W(h2) - s.W(h1))
+        num1 = 0.5 * (s.R(c1a, kc1a) + s.R(c1b, kc1b))
+        num2 = 0.5 * (s.R(c2a, kc2a) + s.R(c2b, kc2b))
+        r1 = _div(num1, (1.0 - a) * s.R(l1, kl1) + a * s.R(h1, kh1))
+        r2 = _div(num2, (1.0 - c) * s.R(h1, kh1) + c * s.R(h2, kh2))
         with np.errstate(invalid="ignore"):
             return 1.0 - np.sqrt(r1 * r2)
     if f == "AREA":

@@ -17,23 +17,28 @@ centre, long shoulder; continuum = straight line in wavelength between the shoul
     INDEX   (S, L, b1, b2, ..)            sum_i weight_i * (1 - R(bi)/continuum(bi)), continuum S-L
     DROP    (S, L, n1..nk, d1..dm)        1 - mean_i R(ni)/cont(ni) / mean_j R(dj)/cont(dj); k = n_num
     SLOPE   (λ1, λ2)                      (R(λ1) - R(λ2)) / (λ2 - λ1), per micrometre
-    RPEAK   (λ1, .., λ8)                  wavelength (µm) of the maximum of a 5th-order polynomial
-    BDIVIS  (lo, hi, + the RPEAK λs)      integral over bands in [lo, hi] of 1 - R / R(peak), in µm
-    BDI     (lo, hi, peak_lo, peak_hi, A) integral over bands in [lo, hi] of 1 - R / continuum, in µm;
-                                          continuum: the highest band in [peak_lo, peak_hi] to R(A)
-    VAR     (lo, hi)                      sum of squared residuals about a least-squares line, lo..hi
+    RPEAK   (λ1, .., λ11)                 wavelength (µm) of the maximum of a 4th-order polynomial (CAT)
+    BDIVIS  (lo, hi, + the RPEAK λs)      integral over the bands lo..hi of 1 - R / R(peak), in µm
+    BDI     (lo, hi, a1, a2, b1, b2)      integral over the bands lo..hi of 1 - R / continuum, in µm;
+                                          continuum (CAT): 75th percentile of bands a1..a2 at their
+                                          median wavelength to the median of bands b1..b2
+    VAR     (A, B, lo, hi)                sum over the bands lo..hi of squared residuals about the
+                                          line through R(A) and R(B) (CAT)
     BDRATIO (S1, C1, L1, S2, C2, L2)      1 - (1 - BD_1) / (1 - BD_2)
     BD3000  (2210, 2530, 3000)            1 - R3000 / (R2530 * R2530 / R2210)
-    BDCARB  (2230, 2330, 2390, 2530, 2600) 1 - sqrt((1 - BD2330) * (1 - BD2530))
+    BDCARB  (2230, 2320, 2330, 2390, 2520, 2530, 2600)
+                                          1 - sqrt(mean(R2320, R2330)/RC * mean(R2520, R2530)/RC) (CAT)
     AREA    (lo, hi)                      integral over bands in [lo, hi] of continuum - R, in µm
 
 Wavelengths are those of the paper's Table 2 (the nominal CRISM band centres rounded to nm);
-the computation always uses the band nearest each one and records which band that was.
+the computation always uses the band nearest each one and records which band that was.  A
+kernel of width k is the median of bands i - k//2 .. i + k//2 (an even k reads k + 1 bands,
+centred, as CAT's ``crism_sumutil_single`` does).
 
-Uncertain rows are marked in ``note``: where published implementations disagree (the CAT/MTRDR
-pipeline code and the paper's table differ for a few parameters) we follow the paper's table as
-we read it and say so; ``docs/crism-params.md`` lists them.  Parameters whose ``source`` is
-``HyPyRameter`` are not in Viviano-Beck 2014; they are needed by browse products of the
+Where the CRISM Analysis Toolkit (CAT, ``crism_summary_*.pro``: the code that makes the PDS MTRDR
+summary products users compare with) and the paper's table differ, we follow CAT's hyperspectral
+branch and give the paper's form in ``note``; ``docs/crism-params.md`` lists every such row.
+Parameters whose ``source`` is ``HyPyRameter`` are not in Viviano-Beck 2014; they are needed by browse products of the
 HyPyRameter browse table (Phillips et al.) and follow its definitions.
 """
 
@@ -46,7 +51,8 @@ __all__ = ["ParamDef", "PARAMETERS", "VB2014", "get_param", "canonical_name"]
 VB2014 = "Viviano-Beck et al. 2014"
 HYPY = "HyPyRameter (Phillips et al.)"
 
-RPEAK_WL = (600.0, 648.0, 680.0, 710.0, 740.0, 770.0, 800.0, 830.0)
+# CAT's RPEAK1 wavelengths (they avoid the ~660 nm filter boundary and the MTRDR gap at 631-709 nm)
+RPEAK_WL = (442.0, 533.0, 600.0, 710.0, 740.0, 775.0, 800.0, 833.0, 860.0, 892.0, 925.0)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class ParamDef:
     indicates: str
     weights: tuple[float, ...] = ()
     n_num: int = 0
+    abs_continuum: bool = False  # INDEX: divide by |RC| (CAT's OLINDEX3)
     units: str = ""
     source: str = VB2014
     note: str = ""
@@ -102,31 +109,32 @@ _ROWS: list[ParamDef] = [
     _bd("BD640_2", 600, 624, 760, 5, 3, 5, "select ferric minerals (especially maghemite)"),
     _bd("BD860_2", 755, 860, 977, 5, 5, 5, "select ferric minerals (especially hematite)"),
     _bd("BD920_2", 807, 920, 984, 5, 5, 5, "select ferric minerals, low-Ca pyroxene"),
-    ParamDef("RPEAK1", "RPEAK", RPEAK_WL, (1,) * 8,
-             "wavelength of the maximum of a 5th-order polynomial through R600..R830", "Fe mineralogy",
-             units="um",
-             note="bands missing from a product (e.g. MTRDR 640-700 nm) are dropped from the fit when "
-                  "at least 6 remain"),
-    ParamDef("BDI1000VIS", "BDIVIS", (833.0, 1023.0, *RPEAK_WL), (1, 1) + (1,) * 8,
-             "integral over 833-1023 nm of 1 - R / R(RPEAK1), R(RPEAK1) from the RPEAK1 polynomial",
-             "olivine, pyroxene, Fe-bearing glass", units="um"),
+    ParamDef("RPEAK1", "RPEAK", RPEAK_WL, (1,) * len(RPEAK_WL),
+             "wavelength of the maximum of a 4th-order polynomial through R442..R925 (11 bands, CAT)",
+             "Fe mineralogy", units="um",
+             note="CAT's form; the paper: a 5th-order polynomial through R600..R830 (8 bands), which on "
+                  "an MTRDR (no bands at 632-709 nm) passes exactly through the 6 left. Refused (NaN) "
+                  "when any of the 11 bands is missing"),
+    ParamDef("BDI1000VIS", "BDIVIS", (833.0, 1023.0, *RPEAK_WL), (1, 1) + (1,) * len(RPEAK_WL),
+             "integral over the bands 833-1023 nm of 1 - R / R(RPEAK1), R(RPEAK1) from the RPEAK1 polynomial",
+             "olivine, pyroxene, Fe-bearing glass", units="um",
+             note="inherits RPEAK1's CAT form (4th order, 11 bands)"),
     _r(440, 5, "clouds / hazes"),
     ParamDef("IRR1", "RATIO", (800.0, 997.0), (5, 5), "R800 / R997 (IR ratio 1)",
              "aphelion ice clouds (>1) versus seasonal ices or dust (<1)"),
     # --- near-IR (L detector) ----------------------------------------------------------------
-    ParamDef("BDI1000IR", "BDI", (1045.0, 1255.0, 1300.0, 1870.0, 2430.0), (1, 1, 1, 1, 5),
-             "integral over 1045-1255 nm of 1 - R / continuum; continuum from the reflectance peak "
-             "in 1300-1870 nm to R2430", "crystalline Fe2+ or Fe3+ minerals", units="um",
-             note="uncertain: the exact integration bands and continuum anchor of the paper; CAT uses "
-                  "a median-based continuum"),
-    ParamDef("OLINDEX3", "INDEX",
-             (1750.0, 2400.0, 1080.0, 1152.0, 1210.0, 1250.0, 1263.0, 1276.0, 1330.0, 1368.0, 1395.0,
-              1427.0, 1470.0), (7,) * 13,
-             "sum w_i*RB_i, RB = 1 - R/RC at 1080..1470 nm, continuum R1750-R2400",
+    ParamDef("BDI1000IR", "BDI", (1020.0, 1255.0, 1330.0, 1875.0, 2430.0, 2600.0), (1,) * 6,
+             "integral over the bands 1020-1255 nm of 1 - R / continuum; continuum from the 75th percentile "
+             "of 1330-1875 nm (at its median wavelength) to the median of 2430-2600 nm",
+             "crystalline Fe2+ or Fe3+ minerals", units="um",
+             note="CAT's form (crism_sumutil_bdicont); the paper's table: integration 1045-1255 nm against a "
+                  "continuum from the reflectance peak in 1300-1870 nm to R2430"),
+    ParamDef("OLINDEX3", "INDEX", (1750.0, 1862.0, 1210.0, 1250.0, 1263.0, 1276.0, 1330.0), (7,) * 7,
+             "sum w_i*(RC_i - R_i)/|RC_i| at 1210, 1250, 1263, 1276, 1330 nm, continuum R1750-R1862",
              "olivine (strongly > 0); also HCP, Fe-phyllosilicates",
-             weights=(0.03, 0.03, 0.03, 0.03, 0.07, 0.07, 0.12, 0.12, 0.14, 0.18, 0.18),
-             note="the paper's 11-term form; the CAT MTRDR code uses a 5-term form "
-                  "(RB1210..RB1330, continuum 1750-1862 nm)"),
+             weights=(0.1, 0.1, 0.2, 0.2, 0.4), abs_continuum=True,
+             note="CAT's OLINDEX3 (and Viviano-Beck 2014's); the 11-term form RB1080..RB1470 against "
+                  "R1750-R2400 with weights 0.03..0.18 is OLINDEX2 (Salvatore et al. 2010)"),
     _r(1330, 11, "IR albedo (ices > dust > unaltered mafics)"),
     _bd("BD1300", 1080, 1320, 1750, 5, 15, 5, "plagioclase with Fe2+ substitution"),
     ParamDef("LCPINDEX2", "INDEX", (1560.0, 2450.0, 1690.0, 1750.0, 1810.0, 1870.0), (7,) * 6,
@@ -136,10 +144,10 @@ _ROWS: list[ParamDef] = [
              (7, 7, 5, 7, 7, 7, 7, 7),
              "sum w_i*RB_i at 2120..2460 nm, continuum R1690-R2530",
              "pyroxene, favouring high-Ca pyroxene", weights=(0.1, 0.1, 0.15, 0.3, 0.2, 0.15)),
-    ParamDef("VAR", "VAR", (1021.0, 2287.0), (1, 1),
-             "sum over 1021-2287 nm of squared residuals about a least-squares line",
+    ParamDef("VAR", "VAR", (1014.0, 2287.0, 1021.0, 2253.0), (1,) * 4,
+             "sum over the bands 1021-2253 nm of squared residuals about the line through R1014 and R2287",
              "olivine and pyroxene (high spectral variance)",
-             note="uncertain: CAT uses the line through the end bands; we fit all bands"),
+             note="CAT's form; the paper's table: a least-squares line over 1021-2287 nm"),
     ParamDef("ISLOPE1", "SLOPE", (1815.0, 2530.0), (5, 5), "(R1815 - R2530) / (W2530 - W1815), per µm",
              "ferric coating on dark rock", units="1/um"),
     _bd("BD1400", 1330, 1395, 1467, 5, 3, 5, "H2O, OH"),
@@ -148,21 +156,22 @@ _ROWS: list[ParamDef] = [
     ParamDef("ICER1_2", "BDRATIO", (1370.0, 1435.0, 1470.0, 1367.0, 1525.0, 1808.0), (3, 1, 3, 5, 11, 5),
              "1 - (1 - BD1435) / (1 - BD1500_2)", "CO2 and H2O ice mixtures"),
     _bd("BD1750_2", 1690, 1750, 1815, 5, 3, 5, "alunite, gypsum"),
-    ParamDef("BD1900_2", "BDMEAN", (1850.0, 2067.0, 1930.0, 1985.0), (5, 5, 5, 5),
-             "0.5*(1 - R1930/RC1930) + 0.5*(1 - R1985/RC1985), continuum R1850-R2067",
-             "H2O, chemically bound or adsorbed",
-             note="the paper's two-centre mean; some implementations use the 1930 nm term only"),
+    ParamDef("BD1900_2", "BD", (1850.0, 1930.0, 2067.0), (5, 5, 5),
+             "1 - R1930 / (a*R1850 + b*R2067)", "H2O, chemically bound or adsorbed",
+             note="CAT's hyperspectral branch; the paper (and CAT's multispectral branch): "
+                  "0.5*(1 - R1930/RC) + 0.5*(1 - R1985/RC), continuum R1850-R2067"),
     ParamDef("BD1900r2", "DROP",
-             (1850.0, 2060.0, 1908.0, 1914.0, 1921.0, 1928.0, 1934.0, 1941.0, 1862.0, 1869.0, 1875.0,
+             (1815.0, 2132.0, 1908.0, 1914.0, 1921.0, 1928.0, 1934.0, 1941.0, 1862.0, 1869.0, 1875.0,
               2112.0, 2120.0, 2126.0), (5, 5) + (1,) * 12,
-             "1 - sum(R/RC at 1908..1941) / sum(R/RC at 1862..1875, 2112..2126), continuum R1850-R2060",
+             "1 - sum(R/RC at 1908..1941) / sum(R/RC at 1862..1875, 2112..2126), continuum R1815-R2132",
              "H2O, chemically bound or adsorbed", n_num=6,
-             note="uncertain: continuum anchors (1850, 2060 nm) follow the paper as we read it; the CAT "
-                  "code and HyPyRameter anchor at 1815 and 2132 nm"),
-    ParamDef("BDI2000", "BDI", (1660.0, 2390.0, 1300.0, 1870.0, 2530.0), (1, 1, 1, 1, 5),
-             "integral over 1660-2390 nm of 1 - R / continuum; continuum from the reflectance peak in "
-             "1300-1870 nm to R2530", "pyroxene abundance and particle size", units="um",
-             note="uncertain: integration limits and continuum as for BDI1000IR"),
+             note="CAT's continuum anchors (1815, 2132 nm; also HyPyRameter's); the paper's table "
+                  "anchors at 1850 and 2060 nm"),
+    ParamDef("BDI2000", "BDI", (1660.0, 2390.0, 1330.0, 1875.0, 2430.0, 2600.0), (1,) * 6,
+             "integral over the bands 1660-2390 nm of 1 - R / continuum; continuum as BDI1000IR",
+             "pyroxene abundance and particle size", units="um",
+             note="CAT's form; the paper's table: continuum from the reflectance peak in 1300-1870 nm "
+                  "to R2530"),
     _bd("BD2100_2", 1930, 2132, 2250, 3, 5, 3, "monohydrated minerals"),
     _bd("BD2165", 2120, 2165, 2230, 5, 3, 3, "kaolinite group"),
     _bd("BD2190", 2120, 2185, 2250, 5, 3, 3, "beidellite, allophane"),
@@ -201,15 +210,17 @@ _ROWS: list[ParamDef] = [
     _r(530, 5, "true-colour green"),
     _r(600, 5, "true-colour red"),
     _r(1080, 5, "IR false colour (blue)"),
-    _r(1300, 5, "IR albedo (IRA browse product)"),
+    _r(1300, 5, "1300 nm reflectance (not IRA: IRA is R1330 in Viviano-Beck 2014 and CAT)"),
     _r(1506, 5, "IR false colour (green)"),
     _r(2529, 5, "IR false colour (red)"),
     _r(3920, 5, "IR albedo (ices > dust > unaltered mafics)"),
     # --- parameters of the HyPyRameter browse table (not in Viviano-Beck 2014) ----------------
-    ParamDef("BDCARB", "BDCARB", (2230.0, 2330.0, 2390.0, 2530.0, 2600.0), (5,) * 5,
-             "1 - sqrt((1 - BD2330[2230,2390]) * (1 - BD2530[2390,2600]))", "carbonates (2.3 + 2.5 µm bands)",
-             source="Pelkey et al. 2007",
-             note="kernel widths (5) are our choice; Pelkey 2007 gives single bands"),
+    ParamDef("BDCARB", "BDCARB", (2230.0, 2320.0, 2330.0, 2390.0, 2520.0, 2530.0, 2600.0), (5,) * 7,
+             "1 - sqrt(mean(R2320, R2330)/RC[2230,2390] * mean(R2520, R2530)/RC[2390,2600]), "
+             "continua at the mean centre wavelengths", "carbonates (2.3 + 2.5 µm bands)",
+             source="Pelkey et al. 2007 / CAT",
+             note="CAT's form since its 2011-12 fix (kernel 5, CAT's default); Pelkey 2007: single "
+                  "centres at 2330 and 2530 nm"),
     _bd("BD670", 620, 670, 745, 5, 5, 5, "hematite, chlorophyll (670 nm)", source=HYPY),
     _bd("BD875", 747, 875, 980, 5, 5, 5, "ferric minerals (875 nm)", source=HYPY),
     _bd("BD905", 750, 905, 1300, 5, 5, 5, "ferric minerals, pyroxene (905 nm)", source=HYPY),

@@ -18,7 +18,7 @@ from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
 from orbitml.crism.postprocess import Region, find_regions
 from orbitml.crism.preprocess import despike, mask_bad_values, remove_column_spikes
-from orbitml.crism.ratio import column_ratio
+from orbitml.crism.ratio import SCENE_RATIO_NOTE, column_ratio, scene_ratio
 from orbitml.errors import OrbitmlInputError
 
 CLASS_NODATA = -1
@@ -36,6 +36,13 @@ class CrismResult:
     region_map: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ratio_method: str = "column"
+
+    @property
+    def unknown_fraction(self) -> float:
+        """Fraction of classified (valid) pixels rejected as outside the training data."""
+        valid = self.class_map >= 0
+        return float((self.class_map[valid] == cc.UNKNOWN).mean()) if valid.any() else 0.0
 
 
 @dataclass
@@ -45,17 +52,41 @@ class RatioResult:
     blandness: np.ndarray  # (rows, cols) float32 log-likelihood, -inf = not usable
     bad: np.ndarray  # (rows, cols) bool: a bad value among the main bands
     valid: np.ndarray  # (rows, cols) bool: ratioed spectrum finite in every band
+    column_flags: np.ndarray  # (cols, bands) bool: bands replaced by column-spike removal
+    ratio_method: str = "column"  # "column" (crism_ml) or "scene" (scene-level bland-pixel ratio)
     timings: dict[str, float] = field(default_factory=dict)
+
+
+RATIO_METHODS = ("column", "scene")
+
+
+def map_projected(scene) -> bool:
+    """Whether a scene is in map geometry (it has a CRS): its columns are not detector columns."""
+    return scene.rio.crs is not None
+
+
+def check_ratio_method(scene, method: str, source=None) -> None:
+    """Refuse column ratioing on a map-projected product, with the way out."""
+    if method not in RATIO_METHODS:
+        raise OrbitmlInputError(f"ratio method must be one of {RATIO_METHODS}, got {method!r}", source)
+    if method == "column" and map_projected(scene):
+        raise OrbitmlInputError(
+            "this product is map-projected (it has a map CRS, e.g. an MTRDR): its columns are not detector "
+            "columns, so column ratioing would divide pixels by unrelated ones. Use --ratio scene for a "
+            "scene-level bland-pixel ratio (marked as such in the outputs), or classify the TRR3 I/F product "
+            "in detector geometry", source)
 
 
 def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, settings,
                source: str | None = None, progress: Callable[[str], None] | None = None,
-               threads: int | None = None) -> RatioResult:
+               threads: int | None = None, method: str = "column") -> RatioResult:
     """Bad values -> column spikes -> blandness -> column ratioing -> despiking.
 
     ``X`` is a ``(rows, cols, bands)`` cube with its wavelength table (nm); ``main`` flags the
-    bands used for statistics and bad-pixel flags (the 248 main bands).  A float32 C-ordered
-    ``X`` is modified in place.  The bland model's bands are matched by wavelength among the
+    bands used for statistics and bad-pixel flags (the 248 main bands); column-spike removal and
+    despiking statistics run on them only (as crism_ml does), so no running median reaches
+    across the 2.65-2.8 um gap.  A float32 C-ordered ``X`` is modified in place (anything else is
+    copied once).  The bland model's bands are matched by wavelength among the
     main bands.
     """
     say = progress or (lambda m: None)
@@ -72,7 +103,7 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
     t["bad_values"] = time.perf_counter() - t0
     say("column spike removal")
     t0 = time.perf_counter()
-    X, _ = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
+    X, col_flags = remove_column_spikes(X, s.column_spike_size, s.column_spike_sigma, stat_bands=main, valid=~bad,
                                 copy=False, threads=threads)
     t["column_spikes"] = time.perf_counter() - t0
     say("blandness")
@@ -86,9 +117,16 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
         score[good] = bland.score_pixels(flat, bidx, good, dtype=s.compute_dtype, threads=threads)
     blandness = score.reshape(h, w)
     t["blandness"] = time.perf_counter() - t0
-    say("column ratioing")
     t0 = time.perf_counter()
-    ratioed, _ = column_ratio(X, blandness, half=s.ratio_half_window, n_bland=s.ratio_n_bland, threads=threads)
+    if method == "scene":
+        say("scene-level bland-pixel ratioing")
+        ratioed, _ = scene_ratio(X, blandness)
+    elif method == "column":
+        say("column ratioing")
+        ratioed, _ = column_ratio(X, blandness, half=s.ratio_half_window, n_bland=s.ratio_n_bland,
+                                  threads=threads)
+    else:
+        raise OrbitmlInputError(f"ratio method must be one of {RATIO_METHODS}, got {method!r}", source)
     t["ratio"] = time.perf_counter() - t0
     say("despiking")
     t0 = time.perf_counter()
@@ -97,9 +135,10 @@ def ratio_cube(X: np.ndarray, wavelengths: np.ndarray, main: np.ndarray, bland, 
     vflat = valid.ravel()
     if vflat.any():
         despike(R, s.despike_passes, stat_bands=main, copy=False, threads=threads,
-                rows=None if vflat.all() else vflat)
+                rows=None if vflat.all() else vflat, protect=s.despike_protect)
     t["despike"] = time.perf_counter() - t0
-    return RatioResult(unratioed=X, ratioed=ratioed, blandness=blandness, bad=bad, valid=valid, timings=t)
+    return RatioResult(unratioed=X, ratioed=ratioed, blandness=blandness, bad=bad, valid=valid,
+                       column_flags=col_flags, ratio_method=method, timings=t)
 
 
 def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None = None):
@@ -111,27 +150,62 @@ def work_bands(product_wl: np.ndarray, model_wl: np.ndarray, source: str | None 
     return np.concatenate([idx, long_idx]), n_fill
 
 
-def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source: str | None = None,
-                  progress: Callable[[str], None] | None = None, threads: int | None = None) -> CrismResult:
-    """Run the whole pipeline on an unratioed I/F cube ``(rows, cols, bands)``."""
-    say = progress or (lambda m: None)
-    s = clf.settings
+def _check_inputs(cube_shape, clf, bland, source):
     if bland is None:
         raise OrbitmlInputError("the model has no bland-pixel model; train it with --bland or --simulated", source)
+    if len(cube_shape) != 3:
+        raise OrbitmlInputError(f"expected a (rows, cols, bands) cube, got shape {tuple(cube_shape)}", source)
+
+
+def _work_wavelengths(product_wl, idx, clf) -> np.ndarray:
+    nm = clf.wavelengths_.size
+    return np.concatenate([clf.wavelengths_, np.asarray(product_wl, float)[idx[nm:]]])
+
+
+def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source: str | None = None,
+                  progress: Callable[[str], None] | None = None, threads: int | None = None,
+                  overwrite_input: bool = False, ratio: str = "column") -> CrismResult:
+    """Run the whole pipeline on an unratioed I/F cube ``(rows, cols, bands)``.
+
+    The work bands (the model's main bands, then any 2.807-3.477 um bands) are gathered into one
+    C-ordered float32 copy by ``np.take`` (a fancy index ``cube[:, :, idx]`` is not C-ordered
+    and would send the compiled kernels back to numpy).  ``overwrite_input=True`` skips even
+    that copy when ``cube`` already is such a cube in work-band order.
+    """
     cube = np.asarray(cube)
-    if cube.ndim != 3:
-        raise OrbitmlInputError(f"expected a (rows, cols, bands) cube, got shape {cube.shape}", source)
-    h, w, _ = cube.shape
+    _check_inputs(cube.shape, clf, bland, source)
+    idx, n_fill = work_bands(wavelengths, clf.wavelengths_, source)
+    identity = idx.size == cube.shape[2] and bool((idx == np.arange(idx.size)).all())
+    if identity and overwrite_input and cube.dtype == np.float32 and cube.flags.c_contiguous:
+        work = cube
+    elif identity:
+        work = np.array(cube, dtype=np.float32, order="C")
+    else:
+        work = np.take(cube, idx, axis=2)
+        if work.dtype != np.float32:
+            work = work.astype(np.float32)
+    return classify_work(work, _work_wavelengths(wavelengths, idx, clf), clf, bland, n_fill, source, progress,
+                         threads, ratio)
+
+
+def classify_work(work: np.ndarray, wl: np.ndarray, clf, bland, n_fill: int = 0, source: str | None = None,
+                  progress: Callable[[str], None] | None = None, threads: int | None = None,
+                  ratio: str = "column") -> CrismResult:
+    """The pipeline on a C-ordered float32 cube already in work-band order (modified in place)."""
+    say = progress or (lambda m: None)
+    s = clf.settings
+    _check_inputs(work.shape, clf, bland, source)
+    h, w, _ = work.shape
     t = {}
     notes = []
-    idx, n_fill = work_bands(wavelengths, clf.wavelengths_, source)
     if n_fill:
         notes.append(f"{n_fill} main bands missing from the product were filled from the nearest matched band")
-    wl = np.concatenate([clf.wavelengths_, np.asarray(wavelengths, float)[idx[clf.wavelengths_.size:]]])
     nm = clf.wavelengths_.size
     main = np.zeros(wl.size, bool)
     main[:nm] = True
-    pre = ratio_cube(cube[:, :, idx], wl, main, bland, s, source=source, progress=say, threads=threads)
+    pre = ratio_cube(work, wl, main, bland, s, source=source, progress=say, threads=threads, method=ratio)
+    if ratio == "scene":
+        notes.append(SCENE_RATIO_NOTE)
     X, ratioed, blandness, valid = pre.unratioed, pre.ratioed, pre.blandness, pre.valid
     t.update(pre.timings)
     R = ratioed.reshape(-1, wl.size)
@@ -146,6 +220,13 @@ def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source:
             codes = cc.to_merged_codes(codes)
         class_map[vflat] = codes
         conf[vflat] = c
+        n_unknown = int((codes == cc.UNKNOWN).sum())
+        if clf.ood_threshold_ is None:
+            notes.append("this model has no out-of-distribution threshold: nothing is rejected as unknown")
+        else:
+            notes.append(f"{n_unknown} of {codes.size} classified pixels ({n_unknown / codes.size:.1%}) lie outside "
+                         "the training data (best-class log-likelihood below the threshold learned on held-out "
+                         "training spectra) and are 'unknown'")
     class_map = class_map.reshape(h, w)
     conf = conf.reshape(h, w)
     t["classify"] = time.perf_counter() - t0
@@ -155,11 +236,12 @@ def classify_cube(cube: np.ndarray, wavelengths: np.ndarray, clf, bland, source:
     t["regions"] = time.perf_counter() - t0
     return CrismResult(class_map=class_map, confidence=conf, ratioed=ratioed, unratioed=X,
                        blandness=blandness, wavelengths=wl, regions=regions,
-                       region_map=region_map, timings=t, notes=notes)
+                       region_map=region_map, timings=t, notes=notes, ratio_method=pre.ratio_method)
 
 
-def scene_cube(scene) -> tuple[np.ndarray, np.ndarray]:
-    """``(rows, cols, bands)`` float32 cube (nodata -> NaN) and wavelengths (nm) of a scene."""
+def scene_cube(scene, bands: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, cols, bands)`` float32 C-ordered cube (nodata -> NaN) and wavelengths (nm) of a
+    scene; ``bands`` (indices) picks and orders the bands in the same single copy."""
     from orbitml.scene import check_scene, to_float, wavelengths
 
     check_scene(scene)
@@ -167,10 +249,26 @@ def scene_cube(scene) -> tuple[np.ndarray, np.ndarray]:
     src = scene.attrs.get("source")
     if wl is None:
         raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
-    data = np.asarray(to_float(scene).values, dtype=np.float32)
-    return np.ascontiguousarray(np.moveaxis(data, 0, -1)), wl
+    data = np.moveaxis(np.asarray(to_float(scene).values, dtype=np.float32), 0, -1)
+    if bands is None:
+        return np.ascontiguousarray(data), wl
+    bands = np.asarray(bands, dtype=np.int64)
+    return np.take(data, bands, axis=2), np.asarray(wl, float)[bands]
 
 
-def classify_scene(scene, clf, bland, progress=None) -> CrismResult:
-    cube, wl = scene_cube(scene)
-    return classify_cube(cube, wl, clf, bland, source=scene.attrs.get("source"), progress=progress)
+def classify_scene(scene, clf, bland, progress=None, threads: int | None = None,
+                   ratio: str = "column") -> CrismResult:
+    """The pipeline on a scene: the work bands are gathered in the one copy that turns the scene
+    into a ``(rows, cols, bands)`` cube, which is then processed in place (the path
+    ``orbitml crism classify`` runs)."""
+    from orbitml.scene import wavelengths
+
+    wl = wavelengths(scene)
+    src = scene.attrs.get("source")
+    if wl is None:
+        raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
+    _check_inputs(scene.shape, clf, bland, src)
+    check_ratio_method(scene, ratio, src)
+    idx, n_fill = work_bands(wl, clf.wavelengths_, src)
+    cube, _ = scene_cube(scene, idx)
+    return classify_work(cube, _work_wavelengths(wl, idx, clf), clf, bland, n_fill, src, progress, threads, ratio)

@@ -41,7 +41,7 @@ class Region:
 
 def find_regions(class_map: np.ndarray, confidence: np.ndarray, ratioed: np.ndarray, unratioed: np.ndarray,
                  min_pixels: int = 5, min_columns: int = 2, dilation: int = 2,
-                 skip=(cc.UNCLASSIFIED, cc.NEUTRAL)) -> tuple[list[Region], np.ndarray]:
+                 skip=(cc.UNCLASSIFIED, cc.NEUTRAL, cc.UNKNOWN)) -> tuple[list[Region], np.ndarray]:
     """Regions of each class and a ``(rows, cols)`` int32 map of region ids (0 = none)."""
     class_map = np.asarray(class_map)
     h, w = class_map.shape

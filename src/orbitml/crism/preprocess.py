@@ -237,7 +237,8 @@ def medfilt1(X: np.ndarray, k: int, chunk: int = 128, threads: int | None = None
 
 def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None = None,
             copy: bool = True, threads: int | None = None, chunk: int = 128,
-            engine: str = "auto", rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            engine: str = "auto", rows: np.ndarray | None = None,
+            protect: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel spike removal in passes of (window, sigma), crism_ml style.
 
     In each pass, ``d = |x - median_k(x)|``; a sample is a spike when ``d`` exceeds the mean over
@@ -254,18 +255,31 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
     recomputes ``d`` and replaces the spikes.  Per-spectrum statistics are row reductions, so the
     result is the same as with whole-array operations.  ``engine`` picks the compiled or the
     numpy kernels (see the module docstring); their sums differ by float rounding only.
+
+    ``protect=True`` (not crism_ml's method) replaces a sample only when it is also isolated:
+    its distance to the mean of its two neighbours (the one neighbour at the ends) exceeds the
+    same threshold.  A one-band spike passes that test; the minimum of an absorption a few bands
+    wide does not (its neighbours follow it down), so real bands keep their depth.  Measured on
+    simulated Gaussian bands 6% deep among 10x as many bland spectra (tests/crism): crism_ml's
+    method (the default) leaves about half the depth of a 35 nm (FWHM) band, this setting all of
+    it; bands narrower than ~3 channels (FWHM ~20 nm) still lose depth in the 3-band pass.
+    It runs on the numpy engine.
     """
     X = np.array(X, dtype=np.float32, copy=copy)
     shape = X.shape
     X2 = np.ascontiguousarray(X.reshape(-1, shape[-1]))
     copied = not np.shares_memory(X2, X)
     n, L = X2.shape
+    if protect:
+        if engine == "numba":
+            raise ValueError("protect=True runs on the numpy engine")
+        engine = "numpy"
     if rows is not None:
         rows = np.asarray(rows)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
         if not _use_compiled(engine, X2.dtype, [k for k, _ in passes]):
             sub, nsub = despike(X2[rows], passes, stat_bands, copy=False, threads=threads, chunk=chunk,
-                                engine="numpy")
+                                engine="numpy", protect=protect)
             X2[rows] = sub
             nrep = np.zeros(n, dtype=np.int32)
             nrep[rows] = nsub
@@ -314,6 +328,12 @@ def despike(X: np.ndarray, passes=DESPIKE_PASSES, stat_bands: np.ndarray | None 
             d = np.subtract(med[a:b], X2[a:b])
             np.abs(d, out=d)
             spike = d > thr
+            if protect and L > 1:
+                x = X2[a:b]
+                nb = np.empty_like(x)
+                nb[:, 1:-1] = 0.5 * (x[:, :-2] + x[:, 2:])
+                nb[:, 0], nb[:, -1] = x[:, 1], x[:, -2]
+                spike &= np.abs(x - nb) > thr
             nrep[a:b] += spike.sum(axis=1, dtype=np.int32)
             np.copyto(X2[a:b], med[a:b], where=spike)
 
@@ -327,19 +347,28 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
                          stat_bands: np.ndarray | None = None, valid: np.ndarray | None = None,
                          copy: bool = True, threads: int | None = None,
                          engine: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Column spike removal on a ``(rows, cols, bands)`` cube.
+    """Column spike removal on a ``(rows, cols, bands)`` cube, on the ``stat_bands`` only.
 
-    Each column's mean spectrum (over ``valid`` pixels) is compared with its ``size``-band
-    median filter; bands deviating by more than mean + ``sigma`` std (over ``stat_bands``) of
+    The work bands (``stat_bands``, default all; crism_ml's 248 main bands) are treated as one
+    spectrum, as crism_ml does: the running median never reaches across into other bands (at the
+    last main band, 2.648 um, it must not take in 2.807 um across the spectral gap).  Each
+    column's mean spectrum over the work bands (``valid`` pixels only) is compared with its
+    ``size``-band running median; bands deviating by more than mean + ``sigma`` std (ddof 1) of
     that column's deviations are replaced, in every pixel of the column, by the pixel's own
-    running median.  Returns ``(cube, flagged)`` with ``flagged`` a ``(cols, bands)`` mask.
+    running median over the work bands.  Returns ``(cube, flagged)`` with ``flagged`` a
+    ``(cols, bands)`` mask (False outside the work bands).
     """
     cube = np.array(cube, dtype=np.float32, copy=copy)
     h, w, b = cube.shape
     sel = np.ones(b, bool) if stat_bands is None else np.asarray(stat_bands, dtype=bool)
+    sidx = np.flatnonzero(sel)
+    flagged = np.zeros((w, b), bool)
+    if sidx.size == 0 or h == 0:
+        return cube, flagged
     if valid is None:
         valid = np.ones((h, w), bool)
-    if h and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+    compiled = cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ())
+    if compiled:
         from orbitml.crism._kernels import column_means_compiled
 
         col = column_means_compiled(cube, np.ascontiguousarray(valid, dtype=bool), threads or default_threads())
@@ -347,34 +376,39 @@ def remove_column_spikes(cube: np.ndarray, size: int = 3, sigma: float = 5.0,
         v = np.asarray(valid, dtype=np.float32)[..., None]
         # row-by-row accumulation: the same additions in the same order as ``(cube * v).sum(0)``
         # without a cube-sized temporary
-        acc = cube[0] * v[0] if h else np.zeros((w, b), np.float32)
+        acc = cube[0] * v[0]
         tmp = np.empty_like(acc)
         for i in range(1, h):
             np.multiply(cube[i], v[i], out=tmp)
             acc += tmp
         col = acc / np.maximum(v.sum(axis=0), 1.0)
-    diff = np.abs(col - medfilt1(col, size, threads=1))
-    ds = diff[:, sel]
-    thr = ds.mean(axis=1, keepdims=True) + sigma * ds.std(axis=1, ddof=1, keepdims=True)
-    flagged = (diff > thr) & sel[None, :]
-    # the running median at band j only involves bands j - r .. j + r: compute it for the flagged
-    # (column, band) pairs only (the same window values, so the same medians), then replace
+    cs = np.ascontiguousarray(col[:, sidx])
+    diff = np.abs(cs - medfilt1(cs, size, threads=1))
+    thr = diff.mean(axis=1, keepdims=True) + sigma * diff.std(axis=1, ddof=1, keepdims=True)
+    fs = diff > thr  # (cols, work bands)
+    flagged[:, sidx] = fs
+    if not fs.any():
+        return cube, flagged
+    # the running median at work band q only involves work bands q - r .. q + r: compute it for
+    # the flagged (column, band) pairs only (the same window values, so the same medians)
     r = size // 2
-    if flagged.any() and cube.flags.c_contiguous and _use_compiled(engine, cube.dtype, ()):
+    contiguous = bool(sidx[-1] - sidx[0] + 1 == sidx.size)
+    cj, qq = np.nonzero(fs)
+    if compiled and contiguous:
         from orbitml.crism._kernels import _column_spike_medians
 
-        cj, jj = np.nonzero(flagged)
         med = np.empty((cj.size, h), np.float32)
-        _column_spike_medians(cube, cj.astype(np.int64), jj.astype(np.int64), r, med)
-        cube[:, cj, jj] = med.T
+        _column_spike_medians(cube, cj.astype(np.int64), (sidx[qq]).astype(np.int64), r, int(sidx[0]),
+                              int(sidx[-1]) + 1, med)
+        cube[:, cj, sidx[qq]] = med.T
         return cube, flagged
     repl = []
-    for j in np.flatnonzero(flagged.any(axis=0)):
-        cj = np.flatnonzero(flagged[:, j])
-        win = cube[:, cj, max(0, j - r): min(b, j + r + 1)]
-        repl.append((cj, j, np.median(win, axis=-1)))
-    for cj, j, m in repl:
-        cube[:, cj, j] = m
+    for q in np.unique(qq):
+        cq = cj[qq == q]
+        win = cube[:, cq][:, :, sidx[max(0, q - r): min(sidx.size, q + r + 1)]]
+        repl.append((cq, sidx[q], np.median(win, axis=-1)))
+    for cq, j, m in repl:
+        cube[:, cq, j] = m
     return cube, flagged
 
 

@@ -5,9 +5,13 @@ pixel by the mean of the three blandest pixels of the same column nearby:
 
 * blandness = Student-t log-likelihood under a one-class HBM fitted on L2-normalised unratioed
   bland spectra over 1.047-1.638, 1.737-1.968 and 2.067-2.648 um (:class:`BlandModel`);
-* for pixel (i, c), candidates are the pixels of column c in rows i-49 .. i+49 (a 99-row window
-  shifted to stay inside the image), except rows i-1, i, i+1; the three with the highest
-  blandness are averaged and the pixel is divided by that mean (:func:`column_ratio`).
+* for pixel (i, c), candidates are the pixels of column c in rows i-49 .. i+49, except rows
+  i-1, i, i+1; the three with the highest blandness are averaged and the pixel is divided by
+  that mean (:func:`column_ratio`).  Near the image edges the 99-row window is shifted inside
+  the image exactly as crism_ml's ``_y_slice`` does it: rows 0..98 at the top, rows h-100..h-2
+  at the bottom (crism_ml never uses the last row as a candidate once the image has at least
+  100 rows; we match it so that both give the same denominators).  An image with fewer than
+  ``2*half + 2`` rows (crism_ml refuses those) uses all its rows.
 
 Everything is vectorised: candidate scores are gathered as a ``(rows, 99, cols)`` array and the
 top three found with three arg-max passes.
@@ -114,10 +118,18 @@ class BlandModel:
         return self
 
 
-def candidate_rows(h: int, half: int = HALF_WINDOW) -> np.ndarray:
-    """``(h, 2*half+1)`` candidate row indices per row (window shifted at the edges), -1 = excluded."""
+def window_geometry(h: int, half: int = HALF_WINDOW) -> tuple[int, int]:
+    """``(window length, last window start)`` of the candidate window in an image of ``h`` rows."""
     win = min(2 * half + 1, h)
-    start = np.clip(np.arange(h) - half, 0, h - win)
+    top = h - win - 1 if h >= 2 * half + 2 else h - win
+    return win, top
+
+
+def candidate_rows(h: int, half: int = HALF_WINDOW) -> np.ndarray:
+    """``(h, 2*half+1)`` candidate row indices per row (window shifted at the edges as crism_ml
+    does: last start ``h - 2*half - 2``), -1 = excluded."""
+    win, top = window_geometry(h, half)
+    start = np.clip(np.arange(h) - half, 0, top)
     rows = start[:, None] + np.arange(win)[None, :]
     own = np.arange(h)[:, None]
     return np.where(np.abs(rows - own) <= 1, -1, rows)
@@ -182,3 +194,35 @@ def column_ratio(cube: np.ndarray, blandness: np.ndarray, half: int = HALF_WINDO
     out[bad] = np.nan
     best[bad] = -1
     return out, best
+
+
+SCENE_RATIO_NOTE = ("scene-level bland-pixel ratio: every pixel divided by the mean of the scene's blandest "
+                    "pixels (a map-projected product's columns are not detector columns, so column ratioing "
+                    "does not apply); column-dependent detector residue is not removed")
+
+
+def scene_ratio(cube: np.ndarray, blandness: np.ndarray, n_bland: int | None = None,
+                fraction: float = 0.002) -> tuple[np.ndarray, np.ndarray]:
+    """Ratio every pixel by one denominator: the mean of the scene's blandest pixels.
+
+    For map-projected products, whose columns are not detector columns.  ``n_bland`` pixels (default
+    ``max(3, fraction * usable pixels)``, at most 500) with the highest finite blandness are
+    averaged.  Returns ``(ratioed, chosen flat pixel indices)``; ratioed is NaN where the blandness
+    is not finite (bad pixels).
+    """
+    cube = np.asarray(cube)
+    h, w, b = cube.shape
+    B = np.asarray(blandness, dtype=np.float64).ravel()
+    ok = np.isfinite(B)
+    n_ok = int(ok.sum())
+    n = n_bland or int(min(500, max(3, round(fraction * n_ok))))
+    if n_ok < n:
+        raise OrbitmlInputError(f"scene ratioing needs at least {n} usable pixels, found {n_ok}")
+    cand = np.flatnonzero(ok)
+    top = cand[np.argsort(-B[cand], kind="stable")[:n]]
+    flat = cube.reshape(-1, b)
+    den = flat[top].astype(np.float64).mean(axis=0).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (flat / den).astype(np.float32, copy=False).reshape(h, w, b)
+    out[~ok.reshape(h, w)] = np.nan
+    return out, top

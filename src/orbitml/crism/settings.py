@@ -27,6 +27,12 @@ class CrismSettings(BaseModel):
     threshold: float = Field(0.5, ge=0, le=1, description="confidence threshold, common classes")
     threshold_rare: float = Field(0.7, ge=0, le=1, description="confidence threshold, rare classes")
     rare_min_images: int = Field(5, ge=1, description="classes in fewer training images are rare")
+    ood_quantile: float = Field(0.005, ge=0.0, lt=0.5,
+                                description="out-of-distribution rejection: spectra whose best-class log-likelihood "
+                                            "(summed over the ensemble) lies below this quantile of held-out "
+                                            "training spectra are 'unknown'; 0 disables")
+    despike_protect: bool = Field(False, description="despiking replaces only isolated one-band spikes, protecting "
+                                                     "narrow absorptions (not crism_ml's method)")
     merge_inseparable: bool = True
     region_min_pixels: int = Field(5, ge=1)
     region_min_columns: int = Field(2, ge=1)

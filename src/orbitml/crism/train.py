@@ -74,7 +74,13 @@ def train(labelled: MatDataset, bland: MatDataset | None, settings: CrismSetting
         bmodel = BlandModel(settings.kappa0, settings.kappa1).fit(bland.pixspec, bland.pixims,
                                                                   dataset_wavelengths(bland))
     held = set(clf.heldout_images_)
-    extra = {"cache_key": key, "training": {
+    from orbitml.crism.outputs import training_data_card
+
+    simulated = labelled.source == "simulated"
+    extra = {"cache_key": key,
+             "training_data": training_data_card(simulated, None if simulated else labelled.source,
+                                                 None if simulated or bland is None else bland.source),
+             "training": {
         "labelled": labelled.source, "bland": bland.source if bland is not None else None,
         "n_spectra": int(labelled.pixspec.shape[0]), "n_images": int(np.unique(labelled.pixims).size),
         "images": [str(n) for n in names], "heldout_image_names": [str(names[int(i) - 1]) for i in held

@@ -89,7 +89,8 @@ def write_envi(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = No
         if scene.rio.nodata is not None:
             fields["data ignore value"] = scene.rio.nodata
         # always written: GDAL would otherwise leave the temporary file name of the atomic write here
-        desc = ", ".join(f"{k}={v}" for k, v in scene.attrs.items() if k in ("instrument", "product_id", "units"))
+        desc = ", ".join(f"{k}={v}" for k, v in scene.attrs.items()
+                         if k in ("instrument", "product_id", "units", "notice", "processing"))
         fields["description"] = "{orbitml " + Path(path).name + (f": {desc}" if desc else "") + "}"
         update_header(hdr, fields)
     return path
@@ -124,7 +125,8 @@ def write_gtiff(scene: xr.DataArray, path: Path, overwrite: bool, dtype: Any = N
                         ds.update_tags(i + 1, ns="IMAGERY", **imagery)
                 # the source's file name only: a product must not embed the paths of the user's machine
                 attrs = {k: (Path(str(v)).name if k == "source" else str(v)) for k, v in scene.attrs.items()
-                         if k in ("instrument", "product_id", "units", "source") and v is not None}
+                         if k in ("instrument", "product_id", "units", "source", "notice", "processing")
+                         and v is not None}
                 if attrs:
                     ds.update_tags(**{f"ORBITML_{k.upper()}": v for k, v in attrs.items()})
         if cog:
