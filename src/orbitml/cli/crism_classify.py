@@ -259,8 +259,10 @@ def evaluate(
     if as_json:
         print_json(res)
     else:
-        print(f"accuracy {res['accuracy']:.3f}  macro-F1 {res['macro_f1']:.3f}  "
-              f"broad accuracy {res['broad_accuracy']:.3f}  broad macro-F1 {res['broad_macro_f1']:.3f}"
+        from orbitml.report.html import format_number as fmt
+
+        print(f"accuracy {fmt(res['accuracy'])}  macro-F1 {fmt(res['macro_f1'])}  "
+              f"broad accuracy {fmt(res['broad_accuracy'])}  broad macro-F1 {fmt(res['broad_macro_f1'])}"
               + (f"  ECE {res['ece']:.3f} (uncalibrated {res['ece_uncalibrated']:.3f})" if "ece" in res else ""))
 
 

@@ -27,6 +27,7 @@ def section(ctx) -> None:
     from orbitml.crism.ratio import BlandModel
     from orbitml.crism.settings import CrismSettings
     from orbitml.report.figures import class_map_figure
+    from orbitml.report.html import format_number as fmt
     from orbitml.scene import make_scene
 
     n_img, ppc = (12, 60) if ctx.quick else (24, 120)
@@ -70,10 +71,10 @@ def section(ctx) -> None:
              {"quantity": "training time (15 HBMs + bland model)", "value": f"{t_train:.1f} s"},
              {"quantity": "held-out ECE before -> after temperature", "value":
               f"{cal.get('ece_before', float('nan')):.3f} -> {cal.get('ece_after', float('nan')):.3f}"},
-             {"quantity": "new images: accuracy / macro-F1", "value": f"{m['accuracy']:.3f} / {m['macro_f1']:.3f}"},
+             {"quantity": "new images: accuracy / macro-F1", "value": f"{fmt(m['accuracy'])} / {fmt(m['macro_f1'])}"},
              {"quantity": "new images: broad accuracy / macro-F1",
-              "value": f"{m['broad_accuracy']:.3f} / {m['broad_macro_f1']:.3f}"},
-             {"quantity": "image pixel accuracy vs truth", "value": f"{acc:.3f}"},
+              "value": f"{fmt(m['broad_accuracy'])} / {fmt(m['broad_macro_f1'])}"},
+             {"quantity": "image pixel accuracy vs truth", "value": fmt(acc)},
              {"quantity": f"image {rows} x {cols} x 350 pipeline time", "value": f"{t_cls:.2f} s"},
              {"quantity": "regions found", "value": str(len(res.regions))}]
     ctx.report.add_section(

@@ -224,7 +224,10 @@ def image_report(result: CrismResult, path: Path, title: str, model_card: dict |
              f"Ratioing: {result.ratio_method}. " + " ".join(result.notes))
     if truth is not None:
         ok = truth > 0
-        text += f"\n\nPixel accuracy against the known truth: {(result.class_map[ok] == truth[ok]).mean():.3f}."
+        from orbitml.report.html import format_number
+
+        acc = float((result.class_map[ok] == truth[ok]).mean())
+        text += f"\n\nPixel accuracy against the known truth: {format_number(acc)}."
     if model_card:
         cal = model_card.get("calibration") or {}
         if cal:
