@@ -251,6 +251,7 @@ def build_pair(ctx_path: str | os.PathLike, crism_path: str | os.PathLike, out_d
         quality.update(
             global_shift_px=[float(v) for v in sfield.coef[:, 0]],
             shift_field_coef=sfield.coef.tolist(),
+            shift_field_grid={"row": r0, "col": c0, "shape": [hh, ww]},
             windows=sfield.windows,
             n_windows_used=int(sum(1 for r in sfield.windows if r.get("used"))),
             residual_shift_px=float(np.hypot(*[np.median(np.abs(c[cvalid & ctx_ok])) for c in rs]))
