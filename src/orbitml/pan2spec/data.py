@@ -47,7 +47,8 @@ def augment(x: np.ndarray, y: np.ndarray, valid: np.ndarray, rng: np.random.Gene
         s = int(rng.integers(math.ceil(3 * d / 5), math.floor(4 * d / 5) + 1))
         r0, c0_ = int(rng.integers(0, d - s + 1)), int(rng.integers(0, d - s + 1))
         scale = s / d
-        coords, param = [r0 + (rr + 0.5) * scale - 0.5, c0_ + (cc + 0.5) * scale - 0.5], (r0, c0_, s)
+        coords = [np.clip(r0 + (rr + 0.5) * scale - 0.5, 0, d - 1), np.clip(c0_ + (cc + 0.5) * scale - 0.5, 0, d - 1)]
+        param = (r0, c0_, s)
     elif kind == "erase":
         s = int(rng.integers(math.ceil(d / 5), math.floor(2 * d / 5) + 1))
         r0, c0_ = int(rng.integers(0, d - s + 1)), int(rng.integers(0, d - s + 1))
