@@ -111,7 +111,7 @@ def predict_pair(model, x: np.ndarray, stride_div: int = 2, weights: str = "gaus
 
     src = open_source(make_scene(x, nodata=np.nan))
     fn = make_predictor(model, src)
-    tile = int(model.card.get("patch_size", 256))
+    tile = min(int(model.card.get("patch_size", 256)), *x.shape[1:])
     out = predict(src, fn, tile=tile, stride=max(1, tile // stride_div), weights=weights, fill_value=np.nan,
                   batch_size=batch_size, progress=False)
     return np.asarray(out.values, dtype=np.float32)

@@ -281,6 +281,10 @@ def predict_ctx(ctx_path: str | os.PathLike, model: Model | str | os.PathLike, o
     for p in [pred_p, png_p] + ([conf_p] if is_cls else []):
         check_writable(p, overwrite)
     source = _input_source(ctx_path, model, dem)
+    notes = []
+    if tile > min(source.height, source.width):
+        tile = min(source.height, source.width)
+        notes.append(f"image smaller than the training patch: tiles of {tile} px")
     fn = make_predictor(model, source, decode)
     names = model.band_names + (["peak_probability", "normalised_entropy"] if is_cls else [])
     tags = _tags(model)
@@ -297,7 +301,6 @@ def predict_ctx(ctx_path: str | os.PathLike, model: Model | str | os.PathLike, o
     finally:
         combined.unlink(missing_ok=True)
     browse_png(pred_p, png_p, overwrite=overwrite)
-    notes = []
     if source.crs is None:
         notes.append("the CTX input has no map projection (camera geometry): products keep its pixel grid "
                      "and carry no CRS")
