@@ -3,8 +3,8 @@
 A global shift by phase correlation (:func:`skimage.registration.phase_cross_correlation`, upsampled
 for sub-pixel precision), then shifts in a grid of local windows, outliers rejected (few valid
 pixels, or farther than ``max(0.5 px, 3 x 1.4826 MAD)`` from the median), and a smooth correction
-field (an affine function of the position, least squares over the inliers; a constant when fewer
-than three inliers remain).  Convention: the estimated shift ``s(p)`` is what moves CRISM onto CTX:
+field (an affine function of the position, least squares over the inliers; their median when
+fewer than six inliers remain: an affine fit through fewer noisy windows follows the noise).  Convention: the estimated shift ``s(p)`` is what moves CRISM onto CTX:
 ``corrected(p) = crism(p - s(p))``.
 """
 
@@ -76,21 +76,18 @@ def apply_shift_field(bands: np.ndarray, valid: np.ndarray, sfield: ShiftField) 
 
 
 def alignment_images(ctx: np.ndarray, bands: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Reference (CTX blurred to the CRISM pixel size) and moving (mean of per-band standardised CRISM)."""
+    """Reference (CTX box-blurred to the CRISM pixel size) and moving image: the linear combination of
+    the CRISM bands that best matches the reference (least squares over valid pixels), a synthetic
+    CTX-like band, so that units whose colour differs from their brightness do not bias the shifts."""
     size = max(1, int(round(factor)))
     ref = ndi.uniform_filter(np.nan_to_num(ctx.astype(np.float64)), size=size, mode="mirror")
-    z = []
-    for b in bands:
-        ok = np.isfinite(b)
-        if ok.sum() < 2:
-            continue
-        z.append((b - np.nanmean(b)) / (np.nanstd(b) or 1.0))
-    if not z:
+    ok = np.isfinite(bands).all(axis=0)
+    if ok.sum() < bands.shape[0] + 2:
         return ref, np.zeros_like(ref)
-    stack = np.stack(z)
-    ok = np.isfinite(stack)
-    n = ok.sum(axis=0)
-    mov = np.where(n > 0, np.where(ok, stack, 0.0).sum(axis=0) / np.maximum(n, 1), 0.0)
+    X = np.column_stack([np.ones(int(ok.sum()))] + [b[ok].astype(np.float64) for b in bands])
+    coef, *_ = np.linalg.lstsq(X, ref[ok], rcond=None)
+    mov = np.zeros_like(ref)
+    mov[ok] = X @ coef
     return ref, mov
 
 
@@ -102,7 +99,7 @@ def _robust_inliers(shifts: np.ndarray) -> np.ndarray:
 
 
 def register(reference: np.ndarray, moving: np.ndarray, valid: np.ndarray, n_windows: int = 3,
-             min_window: int = 48, upsample: int = 20, min_valid: float = 0.5) -> ShiftField:
+             min_window: int = 40, upsample: int = 20, min_valid: float = 0.5) -> ShiftField:
     """Global then local shifts (see module docstring) as one smooth :class:`ShiftField`."""
     h, w = valid.shape
     g, _ = estimate_shift(reference, moving, valid, upsample)
@@ -135,7 +132,7 @@ def register(reference: np.ndarray, moving: np.ndarray, valid: np.ndarray, n_win
         for (_, _, _, rec), k in zip(shifts, keep, strict=True):
             rec["used"] = bool(k)
         pts = [(s, r, c) for (s, r, c, _), k in zip(shifts, keep, strict=True) if k]
-        if len(pts) >= 3:
+        if len(pts) >= 6:
             rp = np.array([2 * r / max(h - 1, 1) - 1 for _, r, _ in pts])
             cp = np.array([2 * c / max(w - 1, 1) - 1 for _, _, c in pts])
             A = np.column_stack([np.ones_like(rp), rp, cp])

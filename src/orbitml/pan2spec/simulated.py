@@ -38,7 +38,7 @@ def simulate_dataset(out: str | os.PathLike, *, n_pairs: int = 4, size: int = 38
         raise OrbitmlInputError("output exists; pass --overwrite to replace it", manifest)
     rng = np.random.default_rng(seed)
     n_units = 5
-    units = np.column_stack([rng.uniform(0.12, 0.35, n_units), rng.uniform(-0.3, 0.6, n_units),
+    units = np.column_stack([rng.uniform(0.12, 0.35, n_units), rng.uniform(-0.6, 0.6, n_units),
                              rng.uniform(0.0, 0.35, n_units), rng.uniform(0.0, 0.3, n_units),
                              rng.choice([1900.0, 2300.0], n_units)])
     names = []

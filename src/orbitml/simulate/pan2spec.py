@@ -103,7 +103,7 @@ def hillshade(dem: np.ndarray, res_m: float, azimuth_deg: float, elevation_deg: 
 def unit_spectrum(params: np.ndarray, wl_nm: np.ndarray) -> np.ndarray:
     """Smooth reflectance spectrum ``f(lambda)`` of a unit from ``(albedo, slope, d1, d2, c2)``."""
     a, slope, d1, d2, c2 = params
-    x = (np.asarray(wl_nm, float) - 600.0) / 1000.0
+    x = (np.asarray(wl_nm, float) - 600.0) / 400.0
     base = a * (1 + slope * np.tanh(2 * x))
     band1 = 1 - d1 * np.exp(-(((wl_nm - 1050.0) / 180.0) ** 2))
     band2 = 1 - d2 * np.exp(-(((wl_nm - c2) / 120.0) ** 2))
@@ -126,13 +126,16 @@ def simulate_pair(out_dir: str | os.PathLike, *, ctx_shape: tuple[int, int] = (2
                   noise: float = 0.01, stripes: float = 0.02, margin: float = 0.08,
                   sun_azimuth: float = 270.0, sun_elevation: float = 35.0, dem_factor: int | None = 4,
                   crs: Any = MARS_EQC_WKT, origin: tuple[float, float] = (1_200_000.0, 600_000.0),
-                  unit_params: np.ndarray | None = None) -> SimulatedPair:
+                  unit_params: np.ndarray | None = None, albedo_contrast: float = 0.35) -> SimulatedPair:
     """Write ``ctx.tif``, ``crism.tif`` (+ ``crism_wavelengths_nm.csv``) and ``dem.tif`` into ``out_dir``.
 
     ``shift``: misregistration (dy, dx) at the image centre in CTX px (default: drawn, 1-3 px each
     with random sign); ``shift_gradient``: its change across the image width (a smooth non-linear
     component for the local correction).  ``unit_params``: ``(n_units, 5)`` spectra parameters (see
     :func:`unit_spectrum`); by default drawn from ``seed``, so pairs with the same parameters share units.
+    ``albedo_contrast``: the units' CTX albedos are pulled towards their mean by this factor (1 keeps
+    them), so that colour differs between units more than brightness does and a pixel's CTX value
+    alone does not tell its colour.
     """
     h, w = (int(v) for v in ctx_shape)
     if h < 8 * factor or w < 8 * factor:
@@ -144,7 +147,7 @@ def simulate_pair(out_dir: str | os.PathLike, *, ctx_shape: tuple[int, int] = (2
     if shift is None:
         shift = tuple(float(rng.uniform(1.0, 3.0) * rng.choice([-1, 1])) for _ in range(2))
     if unit_params is None:
-        unit_params = np.column_stack([rng.uniform(0.12, 0.35, n_units), rng.uniform(-0.3, 0.6, n_units),
+        unit_params = np.column_stack([rng.uniform(0.12, 0.35, n_units), rng.uniform(-0.6, 0.6, n_units),
                                        rng.uniform(0.0, 0.35, n_units), rng.uniform(0.0, 0.3, n_units),
                                        rng.choice([1900.0, 2300.0], n_units)])
     unit_params = np.asarray(unit_params, float)
@@ -162,6 +165,9 @@ def simulate_pair(out_dir: str | os.PathLike, *, ctx_shape: tuple[int, int] = (2
     spectra = np.stack([unit_spectrum(p, wl) for p in unit_params])  # (U, B)
     fine = np.linspace(*CTX_RESPONSE_NM, 61)
     ctx_albedo_u = np.array([unit_spectrum(p, fine).mean() for p in unit_params])
+    target_alb = ctx_albedo_u.mean() + albedo_contrast * (ctx_albedo_u - ctx_albedo_u.mean())
+    spectra *= (target_alb / ctx_albedo_u)[:, None]
+    ctx_albedo_u = target_alb
     variation = 1 + 0.05 * _smooth_noise(rng, (h, w), 6)
     truth = np.einsum("ub,uyx->byx", spectra, abund) * (variation * shade)[None]
     ctx = (np.einsum("u,uyx->yx", ctx_albedo_u, abund) * variation * shade)
