@@ -5,8 +5,15 @@ import pytest
 import torch
 
 from orbitml.errors import OrbitmlInputError
-from orbitml.nn.pan2spec import (Bins, Pan2SpecNet, bin_edges, class_weights, classification_loss, confidence,
-                                 masked_regression_loss)
+from orbitml.nn.pan2spec import (
+    Bins,
+    Pan2SpecNet,
+    bin_edges,
+    class_weights,
+    classification_loss,
+    confidence,
+    masked_regression_loss,
+)
 
 
 def test_bin_edges_by_hand():

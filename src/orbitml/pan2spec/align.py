@@ -4,7 +4,8 @@ A global shift by phase correlation (:func:`skimage.registration.phase_cross_cor
 for sub-pixel precision), then shifts in a grid of local windows, outliers rejected (few valid
 pixels, or farther than ``max(0.5 px, 3 x 1.4826 MAD)`` from the median), and a smooth correction
 field (an affine function of the position, least squares over the inliers; their median when
-fewer than six inliers remain: an affine fit through fewer noisy windows follows the noise).  Convention: the estimated shift ``s(p)`` is what moves CRISM onto CTX:
+fewer than six inliers remain: an affine fit through fewer noisy windows follows the noise).
+Convention: the estimated shift ``s(p)`` is what moves CRISM onto CTX:
 ``corrected(p) = crism(p - s(p))``.
 """
 
