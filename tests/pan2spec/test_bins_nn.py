@@ -82,3 +82,11 @@ def test_network_shapes_and_padding(task, cin):
 def test_unknown_encoder_is_a_clear_error():
     with pytest.raises(OrbitmlInputError, match="encoder"):
         Pan2SpecNet("Unet", "no-such-encoder", 1, 3)
+
+
+def test_imagenet_weights_only_from_the_local_cache():
+    try:
+        Pan2SpecNet("Unet", "tu-mobilenetv3_small_050", 1, 3, encoder_depth=3, encoder_weights="imagenet",
+                    model_kwargs={"decoder_channels": [8, 8, 8]})
+    except OrbitmlInputError as exc:  # no download is attempted: a clear error instead
+        assert "not available locally" in str(exc)

@@ -99,3 +99,27 @@ def test_bad_manifest_is_one_line(tmp_path, capsys):
     (tmp_path / "m.yaml").write_text("pairs: [a]\nval_pairs: [b]\nout: o\n")
     assert cli_run(["pan2spec", "train", str(tmp_path / "m.yaml")]) == 2
     assert "not a pan2spec pair folder" in capsys.readouterr().err
+
+
+def test_predict_many_resumable(sim_data, regression_model, tmp_path, capsys):
+    root, _ = sim_data
+    paths = [root / "raw" / f"pair_{i}" / "ctx.tif" for i in (0, 1)]
+    import shutil
+
+    a, b = tmp_path / "a.tif", tmp_path / "b.tif"
+    shutil.copy(paths[0], a)
+    shutil.copy(paths[1], b)
+    (tmp_path / "bad.tif").write_bytes(b"not a raster")
+    out = tmp_path / "many"
+    assert cli_run(["pan2spec", "predict", str(a), str(b), str(tmp_path / "bad.tif"), "--model",
+                    str(regression_model), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "2 predicted, 0 skipped, 1 failed" in err and "bad.tif" in err and "simulated" in err
+    recs = json.loads((out / "predict_many.json").read_text())
+    assert [r["status"] for r in recs] == ["done", "done", "failed"]
+    one = tmp_path / "one"
+    assert cli_run(["pan2spec", "predict", str(b), "--model", str(regression_model), "--out", str(one)]) == 0
+    with rasterio.open(out / "b_pan2spec.tif") as x, rasterio.open(one / "b_pan2spec.tif") as y:
+        assert np.array_equal(x.read(), y.read())  # same product as a single prediction
+    assert cli_run(["pan2spec", "predict", str(a), str(b), "--model", str(regression_model), "--out", str(out)]) == 0
+    assert "0 predicted, 2 skipped" in capsys.readouterr().err

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -109,6 +110,22 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch
     return loss
 
 
+@contextlib.contextmanager
+def _offline_hub(active: bool):
+    """Pretrained encoder weights only from the local cache: no download at run time."""
+    if not active:
+        yield
+        return
+    import huggingface_hub.constants as hfc
+
+    old = hfc.HF_HUB_OFFLINE
+    hfc.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hfc.HF_HUB_OFFLINE = old
+
+
 class Pan2SpecNet(nn.Module):
     """smp model with reflection padding; see module docstring."""
 
@@ -125,9 +142,12 @@ class Pan2SpecNet(nn.Module):
         kwargs = dict(model_kwargs or {})
         if encoder_depth != 5:
             kwargs["encoder_depth"] = int(encoder_depth)
+        if encoder_weights is not None and encoder.startswith("tu-"):
+            encoder_weights = True  # timm encoders name their pretrained tag in the encoder name
         try:
-            self.net = smp.create_model(architecture, encoder_name=encoder, encoder_weights=encoder_weights,
-                                        in_channels=int(in_channels), classes=classes, **kwargs)
+            with _offline_hub(encoder_weights is not None):
+                self.net = smp.create_model(architecture, encoder_name=encoder, encoder_weights=encoder_weights,
+                                            in_channels=int(in_channels), classes=classes, **kwargs)
         except KeyError as exc:
             raise OrbitmlInputError(f"unknown architecture or encoder: {exc}") from None
         except (TypeError, ValueError) as exc:
