@@ -111,6 +111,9 @@ def test_predict_many_resumable(sim_data, regression_model, tmp_path, capsys):
     shutil.copy(paths[1], b)
     (tmp_path / "bad.tif").write_bytes(b"not a raster")
     out = tmp_path / "many"
+    assert cli_run(["pan2spec", "predict", *map(str, paths), "--model", str(regression_model), "--out",
+                    str(out)]) == 2
+    assert "share the file name stem 'ctx'" in capsys.readouterr().err
     assert cli_run(["pan2spec", "predict", str(a), str(b), str(tmp_path / "bad.tif"), "--model",
                     str(regression_model), "--out", str(out)]) == 0
     err = capsys.readouterr().err

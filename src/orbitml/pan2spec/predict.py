@@ -331,6 +331,11 @@ def predict_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, 
     from orbitml.tiling import dask_client
 
     out_dir = Path(out_dir)
+    stems = [Path(p).stem for p in paths]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise OrbitmlInputError(f"two inputs share the file name stem {dup!r}; their products would collide "
+                                "(rename them or predict them into different folders)")
     recs, jobs = [], []
     for p in paths:
         rec = {"input": str(p), "status": "skipped", "error": ""}
