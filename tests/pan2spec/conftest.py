@@ -11,11 +11,14 @@ TINY = {"architecture": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_
 
 @pytest.fixture(scope="session")
 def sim_data(tmp_path_factory):
-    from orbitml.pan2spec.simulated import simulate_dataset
+    """Made through the CLI (covers `orbitml pan2spec simulate`)."""
+    from orbitml.cli.main import cli_run
 
     root = tmp_path_factory.mktemp("p2s_sim")
-    res = simulate_dataset(root, n_pairs=3, size=128, seed=3, epochs=1, patch_size=32)
-    return root, res
+    assert cli_run(["pan2spec", "simulate", "--out", str(root), "--pairs", "3", "--size", "128", "--seed", "3"]) == 0
+    man = yaml.safe_load((root / "train.yaml").read_text())
+    assert man["pairs"] == ["pairs/pair_0"] and man["val_pairs"] == ["pairs/pair_1"]
+    return root, {"pairs": man["pairs"] + man["val_pairs"] + man["test_pairs"], "manifest": root / "train.yaml"}
 
 
 def _manifest(root, name, **kw):

@@ -64,6 +64,15 @@ def test_losses_by_hand():
     # an invalid pixel is ignored
     v2 = torch.tensor([[[False, True]]])
     assert classification_loss(logits, target, v2, b, w).item() == pytest.approx(ce[1].item(), rel=1e-5)
+    # 0.1 CE + 0.9 L1 of the argmax reconstruction (bin centres -4.5, -1.5, 1.5, 4.5)
+    centres = torch.tensor(b.centres, dtype=torch.float32)
+    recon = centres[logits.argmax(1)][0, 0, 0]
+    l1 = (recon - target[0, 0, 0]).abs().mean()
+    combined = classification_loss(logits, target, valid, b, w, l1_weight=0.9)
+    assert combined.item() == pytest.approx(0.1 * expect.item() + 0.9 * l1.item(), rel=1e-5)
+    lg = logits.clone().requires_grad_(True)
+    classification_loss(lg, target, valid, b, w, l1_weight=1.0).backward()
+    assert lg.grad.abs().sum() > 0  # the argmax term still trains the network (straight-through)
     pred, tgt = torch.tensor([[[[1.0, 5.0]]]]), torch.tensor([[[[0.0, 0.0]]]])
     assert masked_regression_loss(pred, tgt, v2, "mse").item() == pytest.approx(25.0)
     assert masked_regression_loss(pred, tgt, valid, "l1").item() == pytest.approx(3.0)
