@@ -74,7 +74,7 @@ def section(ctx) -> None:
         fig_list = [("Held-out pair: CTX, CRISM EVC truth, prediction, error", fig)]
     net_rmse, base_rmse = ev["mean"]["network"]["rmse"], ev["mean"]["albedo baseline"]["rmse"]
     verdict = "morphology adds to albedo here" if net_rmse < base_rmse else (
-        "not better: in this simulation shading ties colour to brightness, and a small model trained for seconds "
+        "not better: in this simulation shading ties colour to brightness, and a small model trained this briefly "
         "has not yet learnt the units from their morphology; 25 epochs of 32 patches reached the baseline on a "
         "held-out pair, see docs/pan2spec.md")
     ctx.report.add_section(
