@@ -5,7 +5,8 @@ two lengths are measured, each in its own process); time relative to the bare fo
 same tiles (target <= +10%).  The anchor is timed inside the same run: every call of the network
 (normalisation + Unet forward, what a bare loop over the tiles would run) is timed while
 ``orbitml.tiling.predict`` reads the GeoTIFF strip, reflect-pads, batches, blends and writes; the
-end-to-end product path (``predict_ctx``: statistics pass, GeoTIFF split, browse PNG) is timed too.
+end-to-end product path (``predict_ctx``: statistics pass, GeoTIFF split, browse PNG) is timed on the
+shorter strip too, its network calls timed the same way.
 
 The issue's strip is 5,000 x 20,000 px; with random-weight EfficientNet-B0 on this shared 2-core
 CPU that is hours, so the default measures 1,024-row strips of 2,048 and 4,096 columns (--quick:
@@ -30,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 
-def _child(height: int, length: int, tile: int, batch: int, threads: int) -> dict:
+def _child(height: int, length: int, tile: int, batch: int, threads: int, with_product: bool) -> dict:
     import numpy as np
     import rasterio
     import torch
@@ -73,12 +74,40 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int) -> dic
             fill_value=np.nan, out=tmp / "pred.tif", out_bands=3, progress=False)
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    product = None
+    if with_product:
+        from orbitml.pan2spec.predict import Model, predict_ctx
+
+        class TimedNet(torch.nn.Module):
+            task, n_bands = net.task, net.n_bands
+
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x):
+                t0 = time.perf_counter()
+                y = self.m(x)
+                inside[0] += time.perf_counter() - t0
+                return y
+
+        card = {"bands_nm": [592.0, 533.0, 442.0], "task": "regression", "in_channels": 1, "patch_size": tile,
+                "normalisation": {"mode": "image", "output_units": "image-wise z-score", "input_stats": None,
+                                  "target_stats": None}}
+        inside[0] = 0.0
+        t0 = time.perf_counter()
+        predict_ctx(src, Model(TimedNet(net), card, tmp / "bench.safetensors"), tmp / "product", stride_div=2,
+                    batch_size=batch, progress=False)
+        product = {"wall_s": time.perf_counter() - t0, "net_s": inside[0]}
+        for f in (tmp / "product").iterdir():
+            f.unlink()
+        (tmp / "product").rmdir()
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
     return {"height": height, "length": length, "mpx": height * length / 1e6, "wall_s": wall,
             "model_s": inside[0], "mpx_per_s": height * length / 1e6 / wall, "overhead": wall / inside[0] - 1,
-            "peak_rss_mb": rss / 1024, "rss_before_predict_mb": rss0 / 1024}
+            "peak_rss_mb": rss / 1024, "rss_before_predict_mb": rss0 / 1024, "product": product}
 
 
 def main() -> None:
@@ -90,16 +119,17 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--child", type=int, nargs=2, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--product", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(_child(args.child[0], args.child[1], args.tile, args.batch, args.threads)))
+        print(json.dumps(_child(args.child[0], args.child[1], args.tile, args.batch, args.threads, args.product)))
         return
     height = args.height or (512 if args.quick else 1024)
     lengths = args.lengths or ((1024, 2048) if args.quick else (2048, 4096))
     rows = []
-    for length in lengths:
+    for k, length in enumerate(lengths):
         cmd = [sys.executable, __file__, "--child", str(height), str(length), "--tile", str(args.tile),
-               "--batch", str(args.batch), "--threads", str(args.threads)]
+               "--batch", str(args.batch), "--threads", str(args.threads)] + (["--product"] if k == 0 else [])
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         rows.append(json.loads(out))
     print(f"Unet/EfficientNet-B0 (random weights), tile {args.tile}, s=2 Gaussian, batch {args.batch}, "
@@ -109,9 +139,13 @@ def main() -> None:
         print(f"{r['height']:>6d} x {r['length']:<6d} {r['mpx']:6.2f} {r['wall_s']:8.1f} {r['model_s']:8.1f} "
               f"{r['mpx_per_s']:7.4f} {100 * r['overhead']:+8.1f}% {r['peak_rss_mb']:8.0f}")
     a, b = rows
-    print(f"peak memory ratio (length x{b['length'] / a['length']:.0f}): {b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
+    print(f"peak memory ratio (length x{b['length'] / a['length']:.1f}): {b['peak_rss_mb'] / a['peak_rss_mb']:.2f} "
           f"(bounded: ~1 means it does not grow with the strip)")
     print(f"time / bare forward pass: {1 + b['overhead']:.3f} (target <= 1.10)")
+    p = a["product"]
+    print(f"whole product path (predict_ctx: statistics pass, tiles, GeoTIFF split, browse PNG) on "
+          f"{a['height']} x {a['length']}: {p['wall_s']:.1f} s, network {p['net_s']:.1f} s, "
+          f"ratio {p['wall_s'] / p['net_s']:.3f}")
 
 
 if __name__ == "__main__":
