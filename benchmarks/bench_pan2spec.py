@@ -73,6 +73,7 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int, with_p
     predict(str(src), Timed(fn), tile=tile, stride=tile // 2, weights="gaussian", batch_size=batch,
             fill_value=np.nan, out=tmp / "pred.tif", out_bands=3, progress=False)
     wall = time.perf_counter() - t0
+    model_s = inside[0]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     product = None
     if with_product:
@@ -106,7 +107,7 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int, with_p
         f.unlink()
     tmp.rmdir()
     return {"height": height, "length": length, "mpx": height * length / 1e6, "wall_s": wall,
-            "model_s": inside[0], "mpx_per_s": height * length / 1e6 / wall, "overhead": wall / inside[0] - 1,
+            "model_s": model_s, "mpx_per_s": height * length / 1e6 / wall, "overhead": wall / model_s - 1,
             "peak_rss_mb": rss / 1024, "rss_before_predict_mb": rss0 / 1024, "product": product}
 
 
