@@ -46,8 +46,7 @@ def class_figure(classes: np.ndarray, names: list[str], title: str = "", notice:
 
     labels = ["Unclassified", *names]
     cols = [tuple(c / 255 for c in rgb) for rgb in class_colours(len(names))]
-    cmap = ListedColormap(cols)
-    cmap.set_bad("white")
+    cmap = ListedColormap(cols).with_extremes(bad="white")
     shown = np.ma.masked_where(classes == CLASS_NODATA, classes)
     fig, ax = plt.subplots(figsize=(6.5, 5))
     ax.imshow(shown, cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, len(labels) + 0.5), len(labels)),
