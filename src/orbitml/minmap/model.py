@@ -56,7 +56,8 @@ def choose_dims(Xs: np.ndarray, n_classes: int, cfg: Any, fallback: np.ndarray |
     NWHFC 8), HFC/NWHFC undercount mixtures whose mean energy lies in few directions.  At least
     ``K`` dimensions are kept because ``K`` classes span a ``(K-1)``-simplex plus its offset.
     When the scene has too few pixels for the noise regression (fewer pixels than bands) the
-    estimates are made on the augmented library spectra (``fallback``) instead, and the record says so.
+    estimates are made on the augmented library spectra (``fallback``) instead, and the record says so;
+    when neither allows an estimate, ``R`` is the number of classes.
     """
     from orbitml.unmix import estimate_count
 
@@ -73,7 +74,13 @@ def choose_dims(Xs: np.ndarray, n_classes: int, cfg: Any, fallback: np.ndarray |
         if fallback is None:
             raise
         source = f"augmented library spectra (scene unusable for the count: {exc.reason})"
-        est = estimate_count(fallback, far=cfg.far, rule="median")
+        try:
+            est = estimate_count(fallback, far=cfg.far, rule="median")
+        except OrbitmlInputError as exc2:
+            R = int(min(n_classes, nb))
+            return R, {"rule": "number of classes: no count estimate possible on the scene "
+                               f"({exc.reason}) nor on the library spectra ({exc2.reason})",
+                       "dims": R, "estimates": None, "far": cfg.far}
     R = int(min(max(est.p, n_classes), cfg.max_dims, nb))
     info = {"rule": f"median(HFC, NWHFC, HySime) on {source}, at least the number of classes ({n_classes}), "
                     f"at most max_dims ({cfg.max_dims})",
