@@ -34,9 +34,12 @@ def section(ctx) -> None:
     paths = write_simulation(out / "example", shape=(size, size), seed=ctx.seed + 7, quick=True)
     man_path = paths["manifest"]
     man = yaml.safe_load(man_path.read_text())
-    man.update(network={"patch": 11, "width": 16, "c3": 4, "head": 16},
-               augment={"n_per_class": 100}, patches={"n_train": 400 if ctx.quick else 800, "n_val": 64},
-               training={"epochs": 3 if ctx.quick else 4, "batch_size": 32, "lr": 0.006, "threads": 2})
+    if ctx.quick:
+        net, n_train, epochs = {"patch": 11, "width": 16, "c3": 4, "head": 16}, 800, 4
+    else:
+        net, n_train, epochs = {"patch": 11, "width": 24, "c3": 4, "head": 24}, 1200, 5
+    man.update(network=net, augment={"n_per_class": 200}, patches={"n_train": n_train, "n_val": 200},
+               training={"epochs": epochs, "batch_size": 32, "lr": 0.006, "threads": 2})
     man_path.write_text(yaml.safe_dump(man, sort_keys=False))
     model_dir = train(load(man_path), man_path, log=lambda *_: None)
     model, card = model_from_weights(model_dir)
