@@ -24,7 +24,7 @@ def train_cmd(manifest: Path = typer.Argument(..., help="YAML manifest (see docs
     from orbitml.minmap.train import train
 
     man = load(manifest)
-    man.progress = bool(progress and man.progress) or bool(progress)
+    man.progress = bool(progress)
     out = train(man, manifest, log=_log)
     print(out)
 

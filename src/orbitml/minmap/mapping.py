@@ -7,6 +7,10 @@ above and below, reflected at the scene edges like the columns), projects the mo
 memory at a time (a dask-backed scene is read block by block).  :func:`per_pixel` is the reference
 that extracts one patch per pixel; tests and the benchmark compare the two.
 
+Unclassified (class 0): the top class probability is below the threshold, or the pixel's spectrum lies
+outside what the libraries can explain (its spectral angle to the NNLS fit by the class-mean spectra
+(plus an offset and a tilt) exceeds the angle calibrated at training on mixtures of augmented library spectra).
+
 Pixels that are invalid (NaN / nodata in a model band, or outside the mask) are given the training
 mean (zero after standardisation) as network input and are nodata in every output.
 """
@@ -33,6 +37,7 @@ class MapResult:
     probabilities_top2: np.ndarray  # (H, W) float32 second-highest probability (margin = conf - this)
     abundances: np.ndarray  # (K, H, W) float32, NaN at nodata
     valid: np.ndarray  # (H, W) bool
+    rejected: np.ndarray | None = None  # (H, W) bool: outside the libraries (fit angle too large)
 
 
 def check_bands(scene, card: dict, path: Any = None) -> np.ndarray:
@@ -107,8 +112,14 @@ def block_rows(model, width: int, budget_bytes: float = 256e6) -> int:
 
 
 def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, threshold: float | None = None,
-              rows: int | None = None, device: str = "cpu", progress: bool = False, path: Any = None) -> MapResult:
-    """Map a scene (see the module docstring); ``rows`` output rows per network pass (default: by memory)."""
+              rows: int | None = None, device: str = "cpu", progress: bool = False, path: Any = None,
+              reject: bool = True) -> MapResult:
+    """Map a scene (see the module docstring); ``rows`` output rows per network pass (default: by memory).
+
+    With ``reject`` and a card holding a ``rejection`` angle, pixels whose spectral angle to their NNLS fit
+    by the class-mean library spectra exceeds it (a material the libraries do not hold) are Unclassified
+    whatever the network's confidence.
+    """
     model = model.to(device).eval()
     idx = check_bands(scene, card, path)
     thr = float(card.get("threshold", 0.5) if threshold is None else threshold)
@@ -125,6 +136,13 @@ def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, thres
     out_s = np.empty((H, W), np.float32)
     out_a = np.empty((K, H, W), np.float32)
     valid_all = np.empty((H, W), bool)
+    rej = card.get("rejection") or {}
+    max_angle = rej.get("max_angle_deg") if reject else None
+    rejected = np.zeros((H, W), bool) if max_angle is not None else None
+    if max_angle is not None:
+        from orbitml.minmap.data import fit_angle
+
+        E = model.class_means.cpu().numpy().astype(np.float64)
     rows = block_rows(model, W) if rows is None else max(1, int(rows))
     blocks = list(range(0, H, rows))
     from rich.progress import Progress
@@ -142,10 +160,19 @@ def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, thres
             centre = need[h:h + (r1 - r0)] - lo
             vb = valid[centre]
             c, p, s, a = _finish(prob, ab, vb, thr)
+            if max_angle is not None:
+                own = raw[:, centre]  # the block's own rows
+                X = np.moveaxis(own, 0, -1).reshape(-1, own.shape[0])
+                v = vb.ravel()
+                out = np.zeros(v.size, bool)
+                out[v] = fit_angle(X[v], E) > max_angle
+                out = out.reshape(vb.shape)
+                c[out] = 0
+                rejected[r0:r1] = out
             out_c[r0:r1], out_p[r0:r1], out_s[r0:r1], out_a[:, r0:r1] = c, p, s, a
             valid_all[r0:r1] = vb
             bar.advance(task)
-    return MapResult(out_c, out_p, out_s, out_a, valid_all)
+    return MapResult(out_c, out_p, out_s, out_a, valid_all, rejected)
 
 
 def per_pixel(model, z_full: np.ndarray, pixels_yx: np.ndarray, batch: int = 64, device: str = "cpu"

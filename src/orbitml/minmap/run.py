@@ -52,7 +52,9 @@ def map_file(model_path, scene_path, out, *, mask_path=None, threshold: float | 
     info = {"model": str(model_path), "scene": str(scene_path), "mask": None if mask_path is None else str(mask_path),
             "threshold": card.get("threshold") if threshold is None else threshold, "device": dev,
             "seconds": round(secs, 3), "pixels_per_second": round(res.classes.size / max(secs, 1e-9), 1),
-            "class_counts": counts, "notice": notice, "products": sorted(written)}
+            "class_counts": counts,
+            "unclassified_outside_libraries": None if res.rejected is None else int(res.rejected.sum()),
+            "notice": notice, "products": sorted(written)}
     write_run_info(out, "orbitml minmap map", info, seed=card.get("seed"),
                    inputs=[str(model_path), str(scene_path), *([str(mask_path)] if mask_path else [])])
     return info

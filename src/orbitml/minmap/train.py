@@ -19,7 +19,14 @@ import numpy as np
 
 from orbitml import __version__
 from orbitml.errors import OrbitmlInputError
-from orbitml.minmap.data import augment_pools, load_class_libraries, resample_classes, scene_bands, synthesise_patches
+from orbitml.minmap.data import (
+    augment_pools,
+    calibrate_rejection,
+    load_class_libraries,
+    resample_classes,
+    scene_bands,
+    synthesise_patches,
+)
 from orbitml.minmap.manifest import MinmapManifest
 from orbitml.minmap.model import ARCHITECTURE, choose_dims, fit_projection
 
@@ -124,6 +131,7 @@ def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepar
         "classes": names,
         "class_values": {"Unclassified": 0, **{n: i + 1 for i, n in enumerate(names)}},
         "threshold": man.threshold,
+        "rejection": calibrate_rejection(pools, means, man.patches, man.seed + 3),
         "bands": {"wavelength_nm": [float(v) for v in wl], "fwhm_nm": [float(v) for v in fw],
                   "scene_band_indices": [int(i) for i in idx], "removed_nm": [list(r) for r in man.bands.remove_nm],
                   "keep_nm": None if man.bands.keep_nm is None else list(man.bands.keep_nm), "fwhm_source": fw_note,
