@@ -1,0 +1,156 @@
+"""Products of ``orbitml minmap map``: class map (GeoTIFF + ENVI classification), abundance cube, PNG.
+
+* ``class_map.tif``: uint8, 0 = Unclassified, 1..K the classes, 255 = nodata; a colour table
+  (``write_colormap``), the band description, class names in the tags (``CLASS_<value>``) and the
+  model's honesty notice (``ORBITML_NOTICE``) when it was trained on simulated data;
+* ``class_map.img/.hdr``: the same as an ENVI classification (``class names``, ``class lookup``);
+* ``abundances.img/.hdr``: ENVI BSQ float32, one band per class named after it, NaN = nodata;
+* ``confidence.tif``: the top class probability (float32);
+* ``classified.png``: the class map with a legend.
+CRS and transform are those of the scene in every raster.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orbitml.minmap.mapping import CLASS_NODATA, MapResult
+
+__all__ = ["class_colours", "write_class_tif", "write_products", "class_figure", "staged_folder"]
+
+
+def class_colours(n_classes: int) -> list[tuple[int, int, int]]:
+    """RGB colours (0-255): Unclassified black, then tab10/tab20 colours for the classes."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+    cols = [(0, 0, 0)]
+    for i in range(n_classes):
+        r, g, b, _ = cmap(i % cmap.N)
+        cols.append((int(round(r * 255)), int(round(g * 255)), int(round(b * 255))))
+    return cols
+
+
+def class_figure(classes: np.ndarray, names: list[str], title: str = "", notice: str | None = None):
+    """Figure of a 0..K class map (255 = nodata, white) with a legend of the classes present."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    labels = ["Unclassified", *names]
+    cols = [tuple(c / 255 for c in rgb) for rgb in class_colours(len(names))]
+    cmap = ListedColormap(cols).with_extremes(bad="white")
+    shown = np.ma.masked_where(classes == CLASS_NODATA, classes)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    ax.imshow(shown, cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, len(labels) + 0.5), len(labels)),
+              interpolation="nearest")
+    present = sorted(set(np.unique(classes[classes != CLASS_NODATA]).tolist()))
+    ax.legend(handles=[Patch(color=cols[i], label=labels[i]) for i in present if i < len(labels)],
+              loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    ax.set_title(title + (f"\n{notice}" if notice else ""), fontsize=9)
+    ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+class staged_folder:  # noqa: N801 - a context manager used like a function
+    """Write products into a hidden folder beside ``out``; move them into ``out`` only on success."""
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+
+    def __enter__(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out / f".partial-{uuid.uuid4().hex[:8]}"
+        self.tmp.mkdir()
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for p in sorted(self.tmp.iterdir()):
+                    dest = self.out / p.name
+                    if dest.is_dir() and not p.is_dir():
+                        shutil.rmtree(dest)
+                    os.replace(p, dest)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], notice: str | None) -> None:
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    from orbitml.scene import has_geotransform
+
+    h, w = classes.shape
+    prof: dict[str, Any] = {"driver": "GTiff", "count": 1, "height": h, "width": w, "dtype": "uint8",
+                            "nodata": CLASS_NODATA, "compress": "deflate"}
+    if has_geotransform(scene):
+        prof["transform"] = scene.rio.transform()
+        if scene.rio.crs is not None:
+            prof["crs"] = scene.rio.crs
+    cols = class_colours(len(names))
+    labels = ["Unclassified", *names]
+    with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path, "w", **prof) as ds:
+            ds.write(classes, 1)
+            cmap = {i: (*cols[i], 255) for i in range(len(cols))}
+            cmap[CLASS_NODATA] = (255, 255, 255, 0)
+            ds.write_colormap(1, cmap)
+            ds.set_band_description(1, "class: " + ", ".join(f"{i}={n}" for i, n in enumerate(labels)))
+            tags = {f"CLASS_{i}": n for i, n in enumerate(labels)}
+            tags["CLASS_NAMES"] = ",".join(labels)
+            tags["CLASS_NODATA"] = str(CLASS_NODATA)
+            if notice:
+                tags["ORBITML_NOTICE"] = notice
+            ds.update_tags(**tags)
+
+
+def write_products(res: MapResult, scene, card: dict, out: str | os.PathLike, notice: str | None = None
+                   ) -> dict[str, Path]:
+    """Write every product of a mapping run into ``out`` (staged, so a failure leaves none)."""
+    import matplotlib.pyplot as plt
+
+    from orbitml.io import write_scene
+    from orbitml.io.envi import update_header
+    from orbitml.scene import make_scene
+
+    names = list(card["classes"])
+    crs, transform = scene.rio.crs, scene.rio.transform()
+    desc = "{orbitml minmap" + (f"; {notice}" if notice else "") + "}"
+    written: dict[str, Path] = {}
+    with staged_folder(out) as tmp:
+        write_class_tif(tmp / "class_map.tif", res.classes, scene, names, notice)
+        cls_scene = make_scene(res.classes[None], band_names=["class"], crs=crs, transform=transform,
+                               nodata=CLASS_NODATA)
+        write_scene(cls_scene, tmp / "class_map.img", format="envi", overwrite=True)
+        cols = class_colours(len(names))
+        update_header(tmp / "class_map.hdr", {
+            "file type": "ENVI Classification", "classes": len(names) + 1,
+            "class names": ["Unclassified", *names],
+            "class lookup": [v for rgb in cols for v in rgb], "description": desc})
+        ab = make_scene(res.abundances, band_names=[f"abundance {n}" for n in names], crs=crs,
+                        transform=transform, nodata=np.nan,
+                        attrs={"units": "abundance (0-1)", "instrument": str(scene.attrs.get("instrument", ""))})
+        write_scene(ab, tmp / "abundances.img", format="envi", overwrite=True, dtype=np.float32)
+        update_header(tmp / "abundances.hdr", {"description": desc})
+        conf = make_scene(res.confidence[None], band_names=["top class probability"], crs=crs,
+                          transform=transform, nodata=np.nan, attrs={"units": "probability"})
+        write_scene(conf, tmp / "confidence.tif", format="gtiff", overwrite=True)
+        src = Path(str(scene.attrs.get("source", ""))).name
+        fig = class_figure(res.classes, names, title=f"minmap classes ({src})", notice=notice)
+        fig.savefig(tmp / "classified.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        names_written = [p.name for p in tmp.iterdir()]
+    for n in names_written:
+        written[n] = Path(out) / n
+    return written

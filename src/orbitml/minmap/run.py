@@ -1,0 +1,136 @@
+"""The minmap commands as functions: map a scene, evaluate against truth, write a simulated example."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orbitml.errors import OrbitmlInputError
+
+__all__ = ["map_file", "evaluate_file", "write_simulation"]
+
+
+def _open(model_path, scene_path, mask_path):
+    from orbitml.io import open_scene
+    from orbitml.minmap.mapping import check_bands
+    from orbitml.minmap.model import model_from_weights
+    from orbitml.minmap.train import read_mask
+
+    model, card = model_from_weights(model_path)
+    scene = open_scene(scene_path)
+    check_bands(scene, card, scene_path)  # before any work
+    mask = read_mask(mask_path, scene)
+    return model, card, scene, mask
+
+
+def map_file(model_path, scene_path, out, *, mask_path=None, threshold: float | None = None, device: str = "cpu",
+             progress: bool = False, log=print) -> dict[str, Any]:
+    """``orbitml minmap map``: products in ``out`` (see :mod:`orbitml.minmap.outputs`) and run.json."""
+    import time
+
+    from orbitml.io.provenance import write_run_info
+    from orbitml.minmap.mapping import map_scene
+    from orbitml.minmap.outputs import write_products
+    from orbitml.nn.training import resolve_device
+    from orbitml.nn.weights import simulated_notice
+
+    dev = resolve_device(device)
+    model, card, scene, mask = _open(model_path, scene_path, mask_path)
+    notice = simulated_notice(card)
+    if notice:
+        log(f"NOTE: {notice}")
+    t0 = time.perf_counter()
+    res = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, progress=progress,
+                    path=scene_path)
+    secs = time.perf_counter() - t0
+    written = write_products(res, scene, card, out, notice)
+    counts = {name: int((res.classes == i).sum()) for i, name in enumerate(["Unclassified", *card["classes"]])}
+    info = {"model": str(model_path), "scene": str(scene_path), "mask": None if mask_path is None else str(mask_path),
+            "threshold": card.get("threshold") if threshold is None else threshold, "device": dev,
+            "seconds": round(secs, 3), "pixels_per_second": round(res.classes.size / max(secs, 1e-9), 1),
+            "class_counts": counts,
+            "unclassified_outside_libraries": None if res.rejected is None else int(res.rejected.sum()),
+            "notice": notice, "products": sorted(written)}
+    write_run_info(out, "orbitml minmap map", info, seed=card.get("seed"),
+                   inputs=[str(model_path), str(scene_path), *([str(mask_path)] if mask_path else [])])
+    return info
+
+
+def evaluate_file(model_path, scene_path, truth_paths: list[str], *, mask_path=None, threshold: float | None = None,
+                  out: str | os.PathLike | None = None, device: str = "cpu", log=print) -> dict[str, Any]:
+    """``orbitml minmap evaluate``: network and FCLS class-mean metrics; JSON + HTML in ``out`` if given."""
+    from orbitml.minmap.evaluate import compare, fcls_baseline, read_truth, report_html
+    from orbitml.minmap.mapping import map_scene
+    from orbitml.nn.training import resolve_device
+    from orbitml.nn.weights import simulated_notice
+
+    if not truth_paths:
+        raise OrbitmlInputError("give at least one --truth (class raster and/or abundance cube)")
+    dev = resolve_device(device)
+    model, card, scene, mask = _open(model_path, scene_path, mask_path)
+    names = list(card["classes"])
+    truth_cls, truth_ab = read_truth(list(truth_paths), scene, names)
+    res_map = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, path=scene_path)
+    f_cls, f_ab = fcls_baseline(model, card, scene, res_map.valid, scene_path)
+    res = compare(res_map.classes, res_map.abundances, f_cls, f_ab, truth_cls, truth_ab, res_map.valid, names)
+    notice = simulated_notice(card)
+    res.update(model=str(model_path), scene=str(scene_path), truth=[str(t) for t in truth_paths],
+               classes=names, notice=notice)
+    if out is not None:
+        from orbitml.io.atomic import atomic_path
+        from orbitml.io.provenance import write_run_info
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "evaluation.json") as tmp:
+            tmp.write_text(json.dumps(res, indent=2), encoding="utf-8")
+        report_html(out / "evaluation.html", res, res_map.classes, f_cls, truth_cls, names, notice,
+                    f"minmap evaluation: {Path(scene_path).name}")
+        write_run_info(out, "orbitml minmap evaluate", {k: res[k] for k in ("model", "scene", "truth")},
+                       seed=card.get("seed"), inputs=[str(model_path), str(scene_path), *map(str, truth_paths)])
+    return res
+
+
+def write_simulation(out, *, shape=(48, 48), classes=None, snr_db: float = 30.0, seed: int = 0,
+                     quick: bool = True) -> dict[str, Path]:
+    """A simulated scene (ENVI, wavelengths + FWHM), truth rasters, per-class libraries and a manifest."""
+    import yaml
+
+    from orbitml.io import write_scene
+    from orbitml.io.atomic import atomic_path
+    from orbitml.scene import make_scene
+    from orbitml.simulate.minmap import simulate_minmap
+    from orbitml.spectra import write_library
+
+    out = Path(out)
+    (out / "libraries").mkdir(parents=True, exist_ok=True)
+    from orbitml.minmap.outputs import write_class_tif
+    from orbitml.simulate.minmap import DEFAULT_CLASSES
+
+    # sorted, so the truth values 1..K follow the order of `library_dir` (files sorted by name)
+    sim = simulate_minmap(sorted(classes or DEFAULT_CLASSES[:4]), shape=shape, snr_db=snr_db, seed=seed)
+    sc = sim.scene
+    sc.attrs["product_id"] = f"simulated minmap scene (seed {seed})"
+    paths = {"scene": write_scene(sc, out / "scene.img", format="envi", overwrite=True)}
+    crs, tr = sc.rio.crs, sc.rio.transform()
+    with atomic_path(out / "truth_classes.tif") as tmp:
+        write_class_tif(tmp, sim.labels, sc, list(sim.classes), "simulated truth")
+    paths["truth_classes"] = out / "truth_classes.tif"
+    ab = make_scene(sim.abundances, band_names=list(sim.classes), crs=crs, transform=tr, nodata=np.nan)
+    paths["truth_abundances"] = write_scene(ab, out / "truth_abundances.img", format="envi", overwrite=True)
+    for name, lib in sim.libraries.items():
+        write_library(lib, out / "libraries" / f"{name}.csv", overwrite=True)
+    man = {"scene": "scene.img", "library_dir": "libraries", "simulated": True, "seed": seed, "out": "model",
+           "augment": {"n_per_class": 200 if quick else 400},
+           "patches": {"n_train": 1200 if quick else 3000, "n_val": 300 if quick else 600},
+           "network": {"patch": 15, "width": 48, "c3": 8, "head": 48} if quick else {},
+           "training": {"epochs": 6 if quick else 20, "batch_size": 32, "threads": 2}}
+    with atomic_path(out / "manifest.yaml") as tmp:
+        head = "# simulated example: orbitml minmap train manifest.yaml\n"
+        tmp.write_text(head + yaml.safe_dump(man, sort_keys=False), encoding="utf-8")
+    paths["manifest"] = out / "manifest.yaml"
+    return paths

@@ -1,0 +1,224 @@
+"""``orbitml minmap train``: everything is checked first, then patches are synthesised and the CNN trained.
+
+:func:`prepare` reads the scene, mask and libraries, chooses the bands, ``R`` and the projection
+and synthesises the patches; every user mistake surfaces there, before anything is written.
+:func:`train` then trains through :func:`orbitml.nn.training.fit` in a temporary folder that
+replaces ``out`` only when the model and its card are complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from orbitml import __version__
+from orbitml.errors import OrbitmlInputError
+from orbitml.minmap.data import (
+    augment_pools,
+    calibrate_rejection,
+    load_class_libraries,
+    resample_classes,
+    scene_bands,
+    synthesise_patches,
+)
+from orbitml.minmap.manifest import MinmapManifest
+from orbitml.minmap.model import ARCHITECTURE, choose_dims, fit_projection
+
+__all__ = ["Prepared", "prepare", "train", "read_mask", "sample_pixels", "SIMULATED_TEXT"]
+
+SIMULATED_TEXT = "simulated spectral libraries"
+MAX_PIXELS = 40_000
+
+
+def read_mask(path: str | os.PathLike | None, scene, what: str = "mask") -> np.ndarray | None:
+    """Valid-pixel mask (non-zero = use) on the scene's grid; shape and CRS are checked."""
+    if path is None:
+        return None
+    from orbitml.io import open_scene
+
+    m = open_scene(path)
+    if m.sizes["band"] != 1:
+        raise OrbitmlInputError(f"{what} must have one band, found {m.sizes['band']}", path)
+    if (m.sizes["y"], m.sizes["x"]) != (scene.sizes["y"], scene.sizes["x"]):
+        raise OrbitmlInputError(f"{what} is {m.sizes['y']} x {m.sizes['x']} pixels but the scene is "
+                                f"{scene.sizes['y']} x {scene.sizes['x']}", path)
+    c1, c2 = m.rio.crs, scene.rio.crs
+    if c1 is not None and c2 is not None and c1 != c2:
+        raise OrbitmlInputError(f"{what} CRS ({c1}) differs from the scene's ({c2})", path)
+    if c1 is not None and c2 is not None and not np.allclose(tuple(m.rio.transform())[:6],
+                                                             tuple(scene.rio.transform())[:6]):
+        raise OrbitmlInputError(f"{what} grid (transform) differs from the scene's", path)
+    vals = np.asarray(m.values[0])
+    ok = np.isfinite(vals) & (vals != 0)
+    if m.rio.nodata is not None and np.isfinite(m.rio.nodata):
+        ok &= vals != m.rio.nodata
+    return ok
+
+
+def sample_pixels(scene, band_idx: np.ndarray, mask: np.ndarray | None, path: Any,
+                  max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Valid scene pixels on the model bands, subsampled on a regular grid to at most ``max_pixels``."""
+    h, w = scene.sizes["y"], scene.sizes["x"]
+    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    sub = scene.isel(band=band_idx, y=slice(None, None, step), x=slice(None, None, step))
+    X = np.asarray(sub.values, dtype=np.float64).reshape(band_idx.size, -1).T
+    ok = np.isfinite(X).all(axis=1)
+    nd = scene.rio.nodata
+    if nd is not None and np.isfinite(nd):
+        ok &= ~(X == nd).any(axis=1)
+    if mask is not None:
+        ok &= mask[::step, ::step].ravel()
+    if ok.sum() < 2:
+        raise OrbitmlInputError(f"only {int(ok.sum())} valid pixels in the scene (after the mask)", path)
+    return X[ok]
+
+
+@dataclass
+class Prepared:
+    man: MinmapManifest
+    classes: list[str]
+    band_idx: np.ndarray
+    wavelength: np.ndarray
+    fwhm: np.ndarray
+    class_means: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    R: int
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray, np.ndarray]
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepared:
+    from orbitml.io import open_scene
+
+    scene = open_scene(man.scene)
+    mask = read_mask(man.mask, scene)
+    idx, wl, fw, fw_note = scene_bands(scene, man.bands.remove_nm, man.bands.keep_nm, man.scene)
+    libs, sources = load_class_libraries(man.classes, man.library_dir)
+    names = list(libs)
+    spectra, dropped = resample_classes(libs, wl, fw, sources)
+    K = len(names)
+    means = np.stack([spectra[n].mean(axis=0) for n in names])
+    Xs = sample_pixels(scene, idx, mask, man.scene)
+    pools = augment_pools(spectra, wl, man.augment, man.seed)
+    R, rinfo = choose_dims(Xs, K, man.projection, fallback=np.vstack(pools))
+    W, b, pinfo = fit_projection(Xs, pools, R, man.projection.basis, man.seed)
+    log(f"{K} classes, {idx.size} bands, R = {R} ({rinfo['rule']})")
+    pools_z = [p.astype(np.float64) @ W for p in pools]
+    noise = None
+    if man.patches.snr_db is not None:
+        power = float(np.mean(np.vstack(pools).astype(np.float64) ** 2))
+        sd = np.sqrt(power / 10 ** (man.patches.snr_db / 10))
+        C = sd ** 2 * (W.T @ W)
+        noise = np.linalg.cholesky(C + 1e-12 * np.trace(C) / R * np.eye(R))
+    P = man.network.patch
+    tr = synthesise_patches(pools_z, b, man.patches.n_train, P, man.patches, noise, man.seed + 1)
+    va = synthesise_patches(pools_z, b, man.patches.n_val, P, man.patches, noise, man.seed + 2)
+    simulated = bool(man.simulated)
+    card = {
+        "architecture": ARCHITECTURE,
+        "task": "mineral mapping: class map and abundances from spectral libraries",
+        "orbitml_version": __version__,
+        "config": {"n_bands": int(idx.size), "n_dims": int(R), "n_classes": K, "patch": P,
+                   "width": man.network.width, "c3": man.network.c3, "head": man.network.head},
+        "classes": names,
+        "class_values": {"Unclassified": 0, **{n: i + 1 for i, n in enumerate(names)}},
+        "threshold": man.threshold,
+        "rejection": calibrate_rejection(pools, means, man.patches, man.seed + 3),
+        "bands": {"wavelength_nm": [float(v) for v in wl], "fwhm_nm": [float(v) for v in fw],
+                  "scene_band_indices": [int(i) for i in idx], "removed_nm": [list(r) for r in man.bands.remove_nm],
+                  "keep_nm": None if man.bands.keep_nm is None else list(man.bands.keep_nm), "fwhm_source": fw_note,
+                  "resampling": "Gaussian spectral response from band centres and FWHM"},
+        "projection": {**pinfo, **rinfo},
+        "training_data": {
+            "simulated": simulated,
+            "simulated_description": SIMULATED_TEXT if simulated else None,
+            "libraries": sources,
+            "n_spectra": {n: int(spectra[n].shape[0]) for n in names},
+            "dropped_spectra_missing_bands": dropped,
+            "augment": man.augment.model_dump(mode="json"),
+            "patches": man.patches.model_dump(mode="json"),
+            "scene_for_projection": man.scene,
+            "note": "patches synthesised from augmented library spectra in smooth abundance fields; "
+                    "no labelled scene pixels",
+        },
+        "seed": man.seed,
+    }
+    return Prepared(man, names, idx, wl, fw, means, W, b, R, tr, va, card)
+
+
+def _loaders(prep: Prepared):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    def ds(t):
+        return TensorDataset(torch.from_numpy(t[0]), torch.from_numpy(t[1]), torch.from_numpy(t[2]))
+
+    g = torch.Generator().manual_seed(prep.man.seed)
+    bs = prep.man.training.batch_size
+    return (DataLoader(ds(prep.train), batch_size=bs, shuffle=True, generator=g, drop_last=len(prep.train[1]) > bs),
+            DataLoader(ds(prep.val), batch_size=max(bs, 64)))
+
+
+def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
+    """Train and write ``out``: model.safetensors + model.json, training_log.csv, checkpoints, manifest, run.json."""
+    import torch
+
+    from orbitml.io.manifest import write_manifest
+    from orbitml.io.provenance import write_run_info
+    from orbitml.minmap.model import build_model
+    from orbitml.nn.lightning_minmap import AccuracyLossStop, MinmapLightning
+    from orbitml.nn.training import fit, resolve_device
+    from orbitml.nn.weights import save_weights
+
+    device = resolve_device(man.device)  # a missing GPU is an error before any work
+    if man.training.threads:
+        torch.set_num_threads(int(man.training.threads))
+    prep = prepare(man, manifest_path, log)
+    if man.simulated:
+        log(f"NOTE: trained on {SIMULATED_TEXT}: not validated on real observations")
+    model = build_model(prep.card["config"])
+    with torch.no_grad():
+        model.proj_weight.copy_(torch.from_numpy(prep.W.astype(np.float32)))
+        model.proj_bias.copy_(torch.from_numpy(prep.b.astype(np.float32)))
+        model.class_means.copy_(torch.from_numpy(prep.class_means.astype(np.float32)))
+    train_dl, val_dl = _loaders(prep)
+    steps = man.training.epochs * len(train_dl)
+    lm = MinmapLightning(model.net, lr=man.training.lr, abundance_weight=man.training.abundance_weight,
+                         focal_gamma=man.training.focal_gamma, max_steps=steps)
+    stop = AccuracyLossStop(man.training.stopping.min_accuracy, man.training.stopping.max_loss)
+    out = Path(man.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        history = fit(lm, train_dl, val_dl, out_dir=tmp, max_epochs=man.training.epochs, seed=man.seed,
+                      device=device, progress=man.progress,
+                      callbacks=[stop] if man.training.stopping.enabled else None)
+        last = history[-1] if history else {}
+        prep.card["metrics"] = {k: float(v) for k, v in last.items() if k not in ("epoch", "step")}
+        prep.card["training"] = {"epochs_run": len(history), "max_epochs": man.training.epochs,
+                                 "stopped_by_rule": stop.stopped_epoch is not None,
+                                 "stopping_rule": man.training.stopping.model_dump(mode="json"),
+                                 "device": device, "n_train_patches": int(prep.train[1].size),
+                                 "n_val_patches": int(prep.val[1].size)}
+        model.net = lm.net.cpu().eval()
+        save_weights(model, tmp / "model.safetensors", prep.card)
+        write_manifest(man, tmp / "manifest.yaml", extra={"orbitml_version": __version__})
+        write_run_info(tmp, "orbitml minmap train", man.model_dump(mode="json"), seed=man.seed,
+                       inputs=[man.scene, *prep.card["training_data"]["libraries"].values()])
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    acc = prep.card["metrics"].get("val_acc", float("nan"))
+    log(f"model written to {out} ({len(history)} epochs, val acc {acc:.3f})")
+    return out
