@@ -45,7 +45,7 @@ def test_simulate_train_map_evaluate(tmp_path, capsys):
         cls = ds.read(1)
         assert ds.crs == scene.rio.crs and ds.transform == scene.rio.transform()
         cmap = ds.colormap(1)
-        assert cmap[0][:3] == (0, 0, 0) and len({cmap[i] for i in range(5)}) == 5
+        assert cmap[0][:3] == (160, 160, 160) and len({cmap[i] for i in range(5)}) == 5
         tags = ds.tags()
         assert tags["CLASS_0"] == "Unclassified" and tags["CLASS_1"] == card["classes"][0]
         assert "simulated" in tags["ORBITML_NOTICE"]

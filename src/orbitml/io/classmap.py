@@ -4,7 +4,8 @@ One writer for every workflow's class map (:func:`write_class_map`) and one colo
 (:func:`class_colours`), so the product, the HTML report and the PNG legend agree.
 
 - GeoTIFF: a ``uint8`` (or ``uint16``) band with a GDAL colour table (QGIS shows it as paletted),
-  the class names as GDAL category names (``<file>.aux.xml``) and as the JSON tag ``CLASS_NAMES``;
+  the class names as GDAL category names (``<file>.aux.xml``), as the JSON tag ``CLASS_NAMES`` and
+  as one tag ``CLASS_<code>`` per class;
   nodata is the largest code of the type (255 for ``uint8``).
 - ENVI: an ``ENVI Classification`` header (``classes``, ``class lookup``, ``class names``).
 
@@ -132,7 +133,8 @@ def write_class_map(codes: np.ndarray, path: str | os.PathLike, names, colours=N
         prof["transform"] = transform
     if crs is not None:
         prof["crs"] = crs
-    tags = {"CLASS_NAMES": json.dumps(list(table.names)), **{k: str(v) for k, v in (attrs or {}).items()}}
+    tags = {"CLASS_NAMES": json.dumps(list(table.names)), **{f"CLASS_{i}": n for i, n in enumerate(table.names)},
+            **{k: str(v) for k, v in (attrs or {}).items()}}
     import warnings
 
     if fmt == "gtiff":

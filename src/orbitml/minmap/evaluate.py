@@ -66,12 +66,11 @@ def _class_names(path, t) -> list[str] | None:
     if t.attrs.get("class_names"):
         return [str(n).strip() for n in t.attrs["class_names"]]
     try:
-        import rasterio
+        from orbitml.io.classmap import read_class_table
 
-        with rasterio.open(path) as ds:
-            tag = ds.tags().get("CLASS_NAMES")
-        return [n.strip() for n in tag.split(",")] if tag else None
-    except Exception:  # not a GDAL raster with tags: no names
+        table = read_class_table(path)
+        return list(table.names) if table is not None else None
+    except Exception:  # not a raster with a class table: no names
         return None
 
 

