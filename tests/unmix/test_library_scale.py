@@ -84,7 +84,7 @@ def _lasso_obj(A, X, E, lam):
 def test_sunsal_admm_matches_exact_and_scipy():
     X, E, _, _ = _library(p=25, b=30, n=80, seed=1, smooth=False)  # p <= bands: a unique optimum to compare with
     lam = lambda_rule(X, E).lam
-    A, info = sunsal(X, E, lam, return_info=True)
+    A, info = sunsal(X, E, lam, solver="admm", return_info=True)
     exact = sunsal(X, E, lam, solver="active-set")
     assert info.converged == X.shape[0] and A.min() >= 0
     f_admm, f_exact = _lasso_obj(A, X, E, lam), _lasso_obj(exact, X, E, lam)
@@ -118,7 +118,7 @@ def test_sunsal_without_positivity_matches_plain_admm():
 
 def test_sunsal_sum_to_one_is_fcls():
     X, E, _, _ = _library(p=30, b=30, n=40, seed=5)
-    A = sunsal(X, E, 0.0, sum_to_one=True, tol=1e-9, max_iter=50000)
+    A = sunsal(X, E, 0.0, sum_to_one=True, tol=1e-9, max_iter=50000)  # ADMM (auto with sum-to-one)
     np.testing.assert_allclose(A, fcls(X, E), atol=1e-5)
 
 
@@ -174,3 +174,58 @@ def test_penalty_errors():
             sunsal(X, E, bad)
         with pytest.raises(OrbitmlInputError, match="lambda"):
             clsunsal(X, E, bad)
+
+
+@pytest.fixture(scope="module")
+def usgs():
+    from orbitml.spectra import read_library
+    from orbitml.unmix import prepare_library
+    from tests.conftest import shared_file
+
+    lib = read_library(shared_file("hsi/envi/s07_AV95_envi.sli"))
+    lib = lib.take(np.flatnonzero(np.isfinite(lib.spectra).all(axis=1)))
+    return prepare_library(lib, drop_duplicates=True)
+
+
+@pytest.mark.parametrize("method", ["fcls", "sunsal"])
+def test_simulated_scene_from_real_usgs_library(usgs, method):
+    from orbitml.unmix import sre_db
+
+    rng = np.random.default_rng(11)
+    lib = usgs.take(np.sort(rng.choice(len(usgs), 150, replace=False)))
+    E = lib.spectra.astype(np.float64)
+    true = np.sort(rng.choice(len(lib), 3, replace=False))
+    A = np.zeros((300, len(lib)))
+    A[:, true] = rng.dirichlet(np.ones(3), 300)
+    X = A @ E + rng.normal(0, 0.002, (300, E.shape[1]))  # about 40 dB
+    res = unmix_library(X, lib, method)
+    Ah = res.dense()
+    rmse, sre = float(np.sqrt(np.mean((Ah - A) ** 2))), sre_db(A, Ah)
+    print(f"{method}: {len(res.indices)} of {len(lib)} spectra selected; abundance RMSE {rmse:.4f}, SRE {sre:.1f} dB; "
+          f"lambda {res.lam}")
+    assert set(true) <= set(res.indices.tolist())
+    assert set(res.indices[:3].tolist()) == set(true)  # the largest total abundances are the true ones
+    assert np.all(np.diff(res.total) <= 0)
+    assert sre > 10.0 and rmse < 0.05
+    assert np.median(res.rmse) < 0.0025  # residual at the noise level
+
+
+def test_prepare_library_resamples_or_refuses(usgs, tmp_path):
+    from orbitml.spectra import SpectralLibrary
+    from orbitml.unmix import prepare_library
+
+    lib = usgs.take(np.arange(5))
+    wl = np.linspace(1000, 2400, 50)
+    out = prepare_library(lib, wl, np.full(50, 20.0))
+    np.testing.assert_allclose(out.wavelength, wl)
+    ref = lib.resample(wl, np.full(50, 20.0)).spectra
+    np.testing.assert_allclose(out.spectra, ref)
+    with pytest.raises(OrbitmlInputError, match="cannot be resampled"):
+        prepare_library(lib, np.linspace(300, 2600, 50), source=tmp_path / "lib.sli")
+    nan = SpectralLibrary(np.vstack([lib.spectra[:2], np.full(lib.n_bands, np.nan)]), lib.wavelength)
+    with pytest.raises(OrbitmlInputError, match="missing values"):
+        prepare_library(nan)
+    assert len(prepare_library(nan, drop_incomplete=True)) == 2
+    dup = SpectralLibrary(np.vstack([lib.spectra[:2], lib.spectra[:1]]), lib.wavelength, ["a", "b", "c"])
+    with pytest.raises(OrbitmlInputError, match="'a' \\(#1\\) and 'c' \\(#3\\) are identical"):
+        prepare_library(dup)

@@ -80,27 +80,30 @@ def _noise_sigma(X: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def lambda_rule(X: Any, E: Any, collaborative: bool = False) -> PenaltyRule:
-    """The default penalty: the universal threshold of the (group) lasso for the estimated noise.
+    """The default penalty: the MAP rule for white noise and exponential abundance priors.
 
-    With noise ``w`` of per-band standard deviation ``sigma_b``, the data-term gradient of a zero
-    abundance is ``e_j . w``, of standard deviation ``s_j = sqrt(sum_b e_jb^2 sigma_b^2)``.  A penalty
-    ``lam = max_j s_j * sqrt(2 ln p)`` keeps pure noise from switching on any of the ``p`` spectra with
-    high probability (Donoho & Johnstone's universal threshold); for CLSUnSAL the same argument on
-    a whole row of ``n`` pixels gives ``lam = max_j s_j (sqrt(n) + sqrt(2 ln p))``.
+    SUnSAL's objective is the negative log posterior of ``x = a E + w`` with noise ``w`` of variance
+    ``sigma^2`` per band and independent exponential priors of mean ``beta`` on the abundances, times
+    ``sigma^2``: ``lam = sigma^2 / beta``.  With ``p`` library spectra whose abundances sum to about
+    one, the prior mean of one spectrum's abundance is ``beta = 1/p``, so ``lam = p sigma^2``, with
+    ``sigma^2`` the mean of the per-band noise variances (HySime's regression estimate, or band second
+    differences when there are too few pixels).  For CLSUnSAL the l2 norm of a row spans ``n`` pixels
+    (``sqrt(n)`` times a per-pixel abundance), so ``lam = p sigma^2 sqrt(n)`` keeps the same weight
+    per pixel.  (The lasso's universal threshold ``sigma ||e|| sqrt(2 ln p)`` was tried first: on
+    scenes mixed from the USGS library it shrinks the true spectra away, SRE 3.5 dB against 22 dB.)
     """
     X, _ = as_pixels(X)
     X = np.asarray(X, dtype=np.float64)
     E = check_endmembers(E, X.shape[1])
     sigma, how = _noise_sigma(X)
     p = E.shape[0]
-    sj = float(np.sqrt((E**2) @ sigma**2).max())
+    var = float(np.mean(sigma**2))
+    lam = p * var
+    method = "MAP rule p sigma^2 (exponential priors of mean 1/p)"
     if collaborative:
-        lam = sj * (np.sqrt(X.shape[0]) + np.sqrt(2 * np.log(max(p, 2))))
-        method = "group-lasso universal threshold max_j s_j (sqrt(n) + sqrt(2 ln p))"
-    else:
-        lam = sj * np.sqrt(2 * np.log(max(p, 2)))
-        method = "lasso universal threshold max_j s_j sqrt(2 ln p)"
-    notes = [f"noise from the {how}: median sigma {np.median(sigma):.3g}"]
+        lam *= np.sqrt(X.shape[0])
+        method = "MAP rule p sigma^2 sqrt(n) (exponential priors of mean 1/p, per pixel)"
+    notes = [f"noise from the {how}: rms sigma {np.sqrt(var):.3g}"]
     return PenaltyRule(lam=float(lam), noise_sigma=sigma, method=method, notes=notes)
 
 
@@ -192,18 +195,23 @@ def _admm_block(B: np.ndarray, res: _Resolvent, lam_s: float, positivity: bool, 
 
 
 def sunsal(X: Any, E: Any, lam: float | None = None, *, positivity: bool = True, sum_to_one: bool = False,
-           tol: float = 1e-5, max_iter: int = 5000, mu: float = 0.01, solver: str = "admm",
+           tol: float = 1e-5, max_iter: int = 5000, mu: float = 0.01, solver: str = "auto",
            block: int = BLOCK_PIXELS, return_info: bool = False) -> Any:
     """SUnSAL abundances ``(n_pixels, p)``: l1-penalised, non-negative, optionally sum-to-one.
 
     ``lam`` in the data's units (``None``: :func:`lambda_rule`); ``mu`` is the initial ADMM penalty
-    relative to ``||E||_2^2``; ``solver="active-set"`` solves the non-negative lasso exactly (only
-    with ``positivity`` and without ``sum_to_one``).  ``return_info=True`` also returns a
+    relative to ``||E||_2^2``.  ``solver``: ``"admm"`` (SUnSAL's algorithm), ``"active-set"`` (the
+    non-negative lasso solved exactly; only with ``positivity`` and without ``sum_to_one``) or
+    ``"auto"`` (active-set where it applies, else ADMM): ADMM converges slowly on strongly collinear
+    libraries (on 150 USGS spectra it had not converged after 5,000 iterations), the active-set
+    solution is the same optimum to rounding.  ``return_info=True`` also returns a
     :class:`SparseInfo`.
     """
     X, E, lam_v, notes = _prep(X, E, lam, False)
-    if solver not in ("admm", "active-set"):
-        raise OrbitmlInputError(f"solver must be 'admm' or 'active-set', got {solver!r}")
+    if solver not in ("auto", "admm", "active-set"):
+        raise OrbitmlInputError(f"solver must be 'auto', 'admm' or 'active-set', got {solver!r}")
+    if solver == "auto":
+        solver = "active-set" if positivity and not sum_to_one else "admm"
     if sum_to_one and positivity and lam_v > 0:
         notes.append("with sum-to-one and non-negativity the l1 norm is constant (1): the penalty has no effect "
                      "and the result is FCLS")
