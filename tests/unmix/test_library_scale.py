@@ -12,7 +12,15 @@ from scipy.optimize import nnls as scipy_nnls
 
 from orbitml.errors import OrbitmlInputError
 from orbitml.unmix import (
-    bundle_abundances, clsunsal, fcls, kkt_violation, lambda_rule, nnls, sunsal, ucls, unmix_library,
+    bundle_abundances,
+    clsunsal,
+    fcls,
+    kkt_violation,
+    lambda_rule,
+    nnls,
+    sunsal,
+    ucls,
+    unmix_library,
 )
 
 

@@ -29,7 +29,8 @@ def _names(idx, names, limit=5) -> str:
 
 
 def prepare_library(lib: Any, wavelength: Any = None, fwhm: Any = None, *, n_bands: int | None = None,
-                    source: Any = None, drop_incomplete: bool = False, drop_duplicates: bool = False, notes: list[str] | None = None) -> Any:
+                    source: Any = None, drop_incomplete: bool = False, drop_duplicates: bool = False,
+                    notes: list[str] | None = None) -> Any:
     """Check a library and bring it onto the scene's bands.
 
     * same band centres (within 0.05 nm) or no scene wavelengths but the same band count: used as is;
