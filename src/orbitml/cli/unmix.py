@@ -98,7 +98,8 @@ def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, s
 def count(
     cube: Path = typer.Argument(..., help="Image cube (ENVI, GeoTIFF, PDS, ...)."),
     far: float = typer.Option(1e-3, help="False-alarm probability of the HFC/NWHFC tests."),
-    rule: str = typer.Option("hysime", help="Consensus: hysime, median, min, max, hfc or nwhfc."),
+    rule: str = typer.Option("auto", help="Consensus: auto (HySime unless implausible against HFC/NWHFC; see docs), "
+                                          "hysime, median, min, max, hfc or nwhfc."),
     max_pixels: int = typer.Option(1_000_000, help="Use a seeded random subset above this many pixels."),
     seed: int = typer.Option(0, help="Seed for the pixel subset."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -115,8 +116,9 @@ def count(
         print_json(est)
         return
     shown = lambda v: "not computed" if v is None else v  # noqa: E731
-    print(f"endmembers: {est['p']}  (rule {est['rule']}; HFC {est['hfc']}, NWHFC {shown(est['nwhfc'])}, "
-          f"HySime {shown(est['hysime'])}; P_F {est['far']:g}; {est['n_pixels']} pixels, {est['n_bands']} bands)")
+    print(f"endmembers: {est['p']}  (rule {est['rule']}, decided by {est['decided_by']}; HFC {est['hfc']}, "
+          f"NWHFC {shown(est['nwhfc'])}, HySime {shown(est['hysime'])}; P_F {est['far']:g}; {est['n_pixels']} pixels, "
+          f"{est['n_bands']} bands)")
     for note in est["notes"]:
         print(f"note: {note}")
     if est["dropped_bands"]:
