@@ -116,3 +116,14 @@ def test_library_resampled_when_it_covers_the_scene(scene_and_lib, tmp_path):
     assert any("resampled" in n for n in run["params"]["notes"])
     rows = list(csv.DictReader(open(out / "selected_spectra.csv", encoding="utf-8")))
     assert {lib.names[i] for i in true} == {r["name"] for r in rows[:3]}
+
+
+def test_library_clsunsal_selects_then_nnls(scene_and_lib, tmp_path):
+    d, lib, A, true, X = scene_and_lib
+    out = tmp_path / "cl"
+    assert cli_run(["unmix", "abundances", str(d / "cube.img"), "--library", str(d / "lib.csv"), "--method",
+                    "clsunsal", "--max-pixels", "100", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "selected_spectra.csv", encoding="utf-8")))
+    assert {lib.names[i] for i in true} == {r["name"] for r in rows[:3]}
+    run = json.loads((out / "run.json").read_text())
+    assert run["params"]["lambda"] > 0 and any("CLSUnSAL selected" in n for n in run["params"]["notes"])

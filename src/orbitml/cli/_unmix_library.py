@@ -60,6 +60,19 @@ def _load_library(library_file: Path, scene, classes, drop_incomplete, drop_dupl
     return lib
 
 
+def _sample(scene, max_pixels: int, seed: int) -> np.ndarray:
+    """Valid pixels of a seeded random set of whole rows (about ``max_pixels``), read by rows, not whole."""
+    from orbitml.scene import pixels
+
+    h, w = scene.sizes["y"], scene.sizes["x"]
+    n_rows = min(h, max(1, -(-max_pixels // w)))
+    rows = np.sort(np.random.default_rng(seed).choice(h, n_rows, replace=False))
+    X, _ = pixels(scene.isel(y=rows).load())
+    if X.shape[0] > max_pixels:
+        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], max_pixels, replace=False))]
+    return X
+
+
 def library_abundances(cube: Path, library_file: Path, *, method: str, lam, classes: list[str], out: Path, fmt: str,
                        rows_per_block: int, overwrite: bool, wavelengths, drop_incomplete: bool,
                        drop_duplicates: bool, min_abundance: float, max_pixels: int, seed: int, rgb: str) -> None:
@@ -105,11 +118,9 @@ def library_abundances(cube: Path, library_file: Path, *, method: str, lam, clas
     lam_used = lam
     support = np.arange(p)
     if method == "clsunsal":  # the l2,1 penalty couples all pixels: select on a seeded sample, then NNLS
-        X, _ = pixels(scene.load() if h * w <= max_pixels else scene)
+        X = _sample(scene, max_pixels, seed)
         if X.shape[0] == 0:
             raise OrbitmlInputError("no valid pixel in the cube", cube)
-        if X.shape[0] > max_pixels:
-            X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], max_pixels, replace=False))]
         with console.status(f"CLSUnSAL selection on {X.shape[0]} pixels x {p} spectra"):
             As, info = clsunsal(X, E, lam, return_info=True)
         lam_used = info.lam
@@ -119,9 +130,9 @@ def library_abundances(cube: Path, library_file: Path, *, method: str, lam, clas
         if support.size == 0:
             raise OrbitmlInputError(f"CLSUnSAL with lambda {lam_used:.3g} selected no spectrum; lower --lambda")
     elif method == "sunsal" and lam is None:
-        X, _ = pixels(scene.load() if h * w <= max_pixels else scene)
-        if X.shape[0] > max_pixels:
-            X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], max_pixels, replace=False))]
+        X = _sample(scene, max_pixels, seed)
+        if X.shape[0] == 0:
+            raise OrbitmlInputError("no valid pixel in the cube", cube)
         from orbitml.unmix import lambda_rule
 
         rule = lambda_rule(X, E)
