@@ -17,8 +17,8 @@ dual update, over-relaxed (1.6).  SUnSAL keeps ``mu`` fixed (default ``1e-3 ||E|
 USGS spectra residual balancing (Boyd et al. 2011, 3.4.1) drove ``mu`` up to ~0.06 and left the
 objective 1.2x above the optimum (median, 500 iterations) against 0.18x with ``mu = 1e-3`` fixed;
 CLSUnSAL balances ``mu`` every 10 iterations.  A pixel stops when its primal residual
-``||a - u||`` and dual residual ``mu ||u - u_prev||`` are both below ``tol`` (abundance units; default 1e-5); the returned abundances are ``u``: feasible,
-and exactly zero where the penalty says so.
+``||a - u||`` and dual residual ``mu ||u - u_prev||`` are both below ``tol`` (abundance units;
+default 1e-5); the returned abundances are ``u``: feasible, and exactly zero where the penalty says so.
 
 For SUnSAL with ``positivity=True`` and no sum-to-one, the problem is a non-negative lasso; it is also
 solved *exactly* by the active-set method of :mod:`orbitml.unmix.abundance` (``solver="active-set"``).
