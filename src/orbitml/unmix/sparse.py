@@ -206,7 +206,8 @@ def sunsal(X: Any, E: Any, lam: float | None = None, *, positivity: bool = True,
     relative to ``||E||_2^2``.  ``solver``: ``"admm"`` (SUnSAL's algorithm), ``"active-set"`` (the
     non-negative lasso solved exactly; only with ``positivity`` and without ``sum_to_one``) or
     ``"auto"`` (active-set where it applies, else ADMM): ADMM converges slowly on strongly collinear
-    libraries (on 150 USGS spectra it had not converged after 5,000 iterations), the active-set
+    libraries (on 150 USGS spectra, with mu 0.01 and residual balancing, it had not converged after
+    5,000 iterations), the active-set
     solution is the same optimum to rounding.  ``return_info=True`` also returns a
     :class:`SparseInfo`.
     """
