@@ -56,7 +56,7 @@ def test_counts_on_noisy_mixtures(p):
     assert 1 <= nwhfc(X, far=1e-3) <= p
     assert 1 <= hfc(X) <= p
     est = estimate_count(X)
-    assert est.p == p and est.rule == "hysime"
+    assert est.p == p and est.rule == "auto" and est.decided_by == "hysime"
     assert estimate_count(X, rule="median").p == int(np.median([est.hfc, est.nwhfc, est.hysime]))
 
 
@@ -117,3 +117,20 @@ def test_count_with_fewer_pixels_than_bands_falls_back_to_hfc():
     assert est.hysime is None and est.nwhfc is None and est.rule == "hfc"
     assert est.p == est.hfc and 2 <= est.p <= 4
     assert "too few for the noise regression" in est.notes[0]
+
+
+def test_auto_rule_distrusts_hysime_under_spatially_correlated_noise(sim1):
+    from scipy.ndimage import gaussian_filter
+
+    Y, _, _ = sim1
+    rng = np.random.default_rng(0)
+    cube = Y.reshape(105, 105, -1)
+    N = gaussian_filter(rng.standard_normal(cube.shape), (2, 2, 0))  # noise correlated between pixels
+    N *= np.sqrt(np.mean(cube**2) / 1e3 / np.mean(N**2))  # 30 dB
+    est = estimate_count((cube + N).reshape(-1, cube.shape[-1]))
+    assert est.hysime > 2 * max(est.hfc, est.nwhfc) + 2  # the published HySime rule overcounts here
+    assert est.decided_by in ("hfc", "nwhfc") and est.p == max(est.hfc, est.nwhfc) and est.p <= 6
+    assert any("exceeds" in n for n in est.notes)
+    white = rng.standard_normal(cube.shape) * np.sqrt(np.mean(cube**2) / 1e3)
+    est_w = estimate_count((cube + white).reshape(-1, cube.shape[-1]))
+    assert est_w.decided_by == "hysime" and est_w.p == est_w.hysime

@@ -98,7 +98,8 @@ def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, s
 def count(
     cube: Path = typer.Argument(..., help="Image cube (ENVI, GeoTIFF, PDS, ...)."),
     far: float = typer.Option(1e-3, help="False-alarm probability of the HFC/NWHFC tests."),
-    rule: str = typer.Option("hysime", help="Consensus: hysime, median, min, max, hfc or nwhfc."),
+    rule: str = typer.Option("auto", help="Consensus: auto (HySime unless implausible against HFC/NWHFC; see docs), "
+                                          "hysime, median, min, max, hfc or nwhfc."),
     max_pixels: int = typer.Option(1_000_000, help="Use a seeded random subset above this many pixels."),
     seed: int = typer.Option(0, help="Seed for the pixel subset."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
@@ -115,8 +116,9 @@ def count(
         print_json(est)
         return
     shown = lambda v: "not computed" if v is None else v  # noqa: E731
-    print(f"endmembers: {est['p']}  (rule {est['rule']}; HFC {est['hfc']}, NWHFC {shown(est['nwhfc'])}, "
-          f"HySime {shown(est['hysime'])}; P_F {est['far']:g}; {est['n_pixels']} pixels, {est['n_bands']} bands)")
+    print(f"endmembers: {est['p']}  (rule {est['rule']}, decided by {est['decided_by']}; HFC {est['hfc']}, "
+          f"NWHFC {shown(est['nwhfc'])}, HySime {shown(est['hysime'])}; P_F {est['far']:g}; {est['n_pixels']} pixels, "
+          f"{est['n_bands']} bands)")
     for note in est["notes"]:
         print(f"note: {note}")
     if est["dropped_bands"]:
@@ -242,9 +244,26 @@ def _read_endmembers(path: Path, scene):
 @app.command("abundances")
 def abundances(
     cube: Path = typer.Argument(..., help="Image cube."),
-    endmembers_file: Path = typer.Option(..., "--endmembers", help="Endmember library (.sli or .csv) on the "
-                                          "cube's bands, e.g. from 'orbitml unmix endmembers'."),
-    method: str = typer.Option("fcls", help="fcls (non-negative, sum to one), nnls or ucls."),
+    endmembers_file: Path | None = typer.Option(None, "--endmembers", help="Endmember library (.sli or .csv) on "
+                                                 "the cube's bands, e.g. from 'orbitml unmix endmembers'."),
+    library_file: Path | None = typer.Option(None, "--library", help="Spectral library (.sli, .csv, USGS) to unmix "
+                                              "against: resampled onto the cube's bands when it covers them; the "
+                                              "spectra used are kept."),
+    method: str = typer.Option("fcls", help="fcls (non-negative, sum to one), nnls, ucls (--endmembers only), "
+                                            "sunsal or clsunsal (--library)."),
+    lam: float | None = typer.Option(None, "--lambda", help="Sparsity penalty of sunsal/clsunsal in the data's "
+                                                             "units (default: the rule p sigma^2, see docs)."),
+    classes: list[str] | None = typer.Option(None, "--class", metavar="NAME=PATTERN",
+                                             help="A class of library spectra (endmember bundle) by name pattern; "
+                                                  "repeat; the cube then holds one abundance band per class."),
+    drop_incomplete: bool = typer.Option(False, "--drop-incomplete", help="Drop library spectra with missing "
+                                                                         "values instead of refusing."),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates", help="Keep the first of identical library "
+                                                                         "spectra instead of refusing."),
+    min_abundance: float = typer.Option(1e-3, help="A library spectrum is used when it reaches this abundance in "
+                                                   "some pixel."),
+    max_pixels: int = typer.Option(20_000, help="clsunsal: pixels (seeded sample) on which the spectra are selected."),
+    seed: int = typer.Option(0, help="Seed of the clsunsal pixel sample."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     format: str = typer.Option("envi", "--format", help="envi or gtiff."),
     rgb: str = typer.Option("1,2,3", help="Endmembers (1-based numbers) shown as R,G,B in the composite."),
@@ -252,8 +271,29 @@ def abundances(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     wavelengths: Path | None = typer.Option(None, help=_WL_HELP),
 ) -> None:
-    """Abundance cube (ENVI or GeoTIFF with map info) and an RGB composite of the first three endmembers."""
+    """Abundance cube (ENVI or GeoTIFF with map info) and an RGB composite of the first three endmembers.
+
+    With --library: abundances against a whole spectral library (FCLS, NNLS, SUnSAL, CLSUnSAL), one band per
+    spectrum used (largest total abundance first) or per --class, a last band residual_rmse, and
+    selected_spectra.csv (the spectra used, their totals) plus selected_library.csv (their spectra).
+    """
     import numpy as np
+
+    from orbitml.errors import OrbitmlInputError
+
+    if (endmembers_file is None) == (library_file is None):
+        raise OrbitmlInputError("give exactly one of --endmembers (a few endmembers) or --library (a spectral "
+                                "library)")
+    if library_file is not None:
+        from orbitml.cli._unmix_library import library_abundances
+
+        library_abundances(cube, library_file, method=method, lam=lam, classes=classes or [], out=out,
+                           fmt=format, rows_per_block=rows_per_block, overwrite=overwrite, wavelengths=wavelengths,
+                           drop_incomplete=drop_incomplete, drop_duplicates=drop_duplicates,
+                           min_abundance=min_abundance, max_pixels=max_pixels, seed=seed, rgb=rgb)
+        return
+    if lam is not None or classes:
+        raise OrbitmlInputError("--lambda and --class apply to --library")
     from rich.progress import Progress
 
     from orbitml.errors import OrbitmlInputError

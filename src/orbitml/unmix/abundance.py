@@ -1,18 +1,21 @@
-"""Abundance estimation for all pixels at once: FCLS, NNLS and UCLS.
+"""Abundance estimation for all pixels at once: FCLS, NNLS and UCLS, for any number of endmembers.
 
 The linear mixing model is ``x = a @ E`` for a pixel spectrum ``x`` (n_bands,), endmembers ``E``
-(p, n_bands) and abundances ``a`` (p,).  All three solvers work on the whole image together:
+(p, n_bands) and abundances ``a`` (p,).  Two exact solvers, chosen by ``algorithm="auto"``:
 
-1. the data are reduced once to ``p`` numbers per pixel through a QR factorisation of ``E.T``
-   (``||x - a E||^2 = ||c - R a||^2 + const`` with ``c = Q.T x``), so nothing later touches the
-   bands again;
-2. UCLS is one matrix product; NNLS and FCLS start from the unconstrained (NNLS) or sum-to-one
-   (FCLS) solution projected onto the feasible set, then run a *batched primal active-set method*
-   (Lawson & Hanson's method, with the sum-to-one equality for FCLS): pixels that share a working
-   set are solved together with one small pseudo-inverse, blocked steps keep every iterate
-   feasible, and the most violated Karush-Kuhn-Tucker condition enters the working set.  The loop
-   ends when every pixel meets the KKT conditions, so the result is the exact optimum (to rounding),
-   not an approximation from a penalty or a fixed number of iterations.
+* **grouped** (a few endmembers, ``p <= GROUPED_MAX_P``): the data are reduced once through a QR
+  factorisation of ``E.T`` (``||x - a E||^2 = ||c - R a||^2 + const``); a *batched primal active-set
+  method* (Lawson & Hanson, with the sum-to-one equality for FCLS) then solves all pixels that share a
+  working set together with one small pseudo-inverse.  Working sets are keyed by their bit pattern
+  (an int64 up to 62 endmembers, packed bytes beyond), and the face problem is solved in the plane
+  ``sum(a) = 1`` itself, so collinear endmembers (``[e, 2e, 3e]``) still give a true minimiser;
+* **per-pixel** (libraries: hundreds to thousands of endmembers, more than bands): the same method per
+  pixel in compiled code (:mod:`orbitml.unmix._lawson`) on the Gram form, pixels in parallel, by
+  blocks of ``block`` pixels so that memory stays ``O(block x p)`` besides the output.
+
+Both end when every pixel meets the Karush-Kuhn-Tucker conditions, so the result is the exact optimum
+(to rounding), not an approximation from a penalty or a fixed number of iterations.
+``ucls`` returns the minimum-norm least-squares solution (or a ridge solution) when it is not unique.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import numpy as np
 from orbitml.errors import OrbitmlInputError
 from orbitml.unmix._checks import as_pixels, check_endmembers, check_finite_pixels
 
-__all__ = ["fcls", "nnls", "ucls", "kkt_violation", "AbundanceEstimator"]
+__all__ = ["fcls", "nnls", "ucls", "kkt_violation", "AbundanceEstimator", "gram_solve"]
 
 _CHUNK = 2048  # rows per block: the float64 copy of a block stays in cache
 
@@ -34,7 +37,7 @@ def _reduce(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, float
     """QR reduction: returns ``c`` (n, p), the triangular ``R`` (p, p) and the scale used."""
     scale = float(np.linalg.norm(E, 2))
     Q, R = np.linalg.qr(E.T / scale)  # E.T = scale * Q R
-    c = np.empty((X.shape[0], E.shape[0]))
+    c = np.empty((X.shape[0], Q.shape[1]))
     Qs = Q / scale
     for s in range(0, X.shape[0], _CHUNK):
         np.matmul(X[s:s + _CHUNK].astype(np.float64, copy=False), Qs, out=c[s:s + _CHUNK])
@@ -44,55 +47,81 @@ def _reduce(X: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray, float
     return c, R, scale
 
 
+def _pattern_keys(free: np.ndarray) -> np.ndarray:
+    """One sortable key per row of the boolean working-set matrix, for any number of variables.
+
+    Up to 62 variables the key is the bit mask as an int64; beyond, the rows are packed to bytes
+    (``np.packbits``) and compared as raw byte strings, so no machine integer can overflow.
+    """
+    p = free.shape[1]
+    if p <= 62:
+        return free.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
+    packed = np.ascontiguousarray(np.packbits(free, axis=1))
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
 class _Patterns:
-    """Pseudo-inverses of ``R[:, P]`` for each working set ``P`` (cached by bit code)."""
+    """Affine solution maps ``a = c @ M + d`` of the face problem for each working set (cached by pattern)."""
 
     def __init__(self, R: np.ndarray, sum_to_one: bool):
         self.R = R
         self.p = R.shape[1]
         self.sum_to_one = sum_to_one
-        self.cache: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-        self.weights = (1 << np.arange(self.p)).astype(np.int64)
+        self.cache: dict[Any, tuple[np.ndarray, np.ndarray]] = {}
 
-    def get(self, code: int):
-        hit = self.cache.get(code)
+    def _build(self, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Minimiser over the free columns (min-norm where the face problem is rank deficient).
+
+        FCLS: ``a = a0 + Z y`` with ``a0 = 1/k`` and ``Z`` an orthonormal basis of the plane
+        ``sum(a) = 0``, so the equality holds exactly and ``y = pinv(R_P Z) (c - R_P a0)`` is a true
+        minimiser even when the endmembers of the face are collinear (e.g. ``[e, 2e, 3e]``).
+        """
+        r = self.R.shape[0]
+        M = np.zeros((r, self.p))
+        d = np.zeros(self.p)
+        k = cols.size
+        if k == 0:
+            return M, d
+        RP = self.R[:, cols]
+        if not self.sum_to_one:
+            M[:, cols] = np.linalg.pinv(RP).T
+            return M, d
+        a0 = np.full(k, 1.0 / k)
+        if k == 1:
+            d[cols] = 1.0
+            return M, d
+        Q, _ = np.linalg.qr(np.ones((k, 1)), mode="complete")
+        Z = Q[:, 1:]
+        ZB = Z @ np.linalg.pinv(RP @ Z)  # (k, r)
+        M[:, cols] = ZB.T
+        d[cols] = a0 - ZB @ (RP @ a0)
+        return M, d
+
+    def get(self, key: Any, row: np.ndarray | None = None):
+        key = key.tobytes() if isinstance(key, np.void) else int(key)
+        hit = self.cache.get(key)
         if hit is None:
-            cols = np.flatnonzero((code >> np.arange(self.p)) & 1)
-            # padded to (p, p) / (p,): rows of variables held at zero stay zero
-            pinv = np.zeros((self.p, self.p))
-            h = np.zeros(self.p)
-            s = 1.0
-            if cols.size:
-                pinv[cols] = np.linalg.pinv(self.R[:, cols])  # (k, p)
-                h[cols] = pinv[cols] @ pinv[cols].T @ np.ones(cols.size)  # (R_P^T R_P)^-1 1
-                s = float(h.sum())
-            hit = (pinv.T.copy(), h, s)
-            self.cache[code] = hit
+            hit = self._build(np.flatnonzero(row))
+            self.cache[key] = hit
         return hit
 
-    def solve_one(self, c: np.ndarray, code: int) -> np.ndarray:
-        """Minimiser for every row of ``c`` with the same free set ``code``."""
-        pinvT, h, s = self.get(code)
-        a = c @ pinvT
-        if self.sum_to_one:
-            a -= ((a.sum(axis=1) - 1.0) / s)[:, None] * h
-        return a
+    def solve_one(self, c: np.ndarray, free_row: np.ndarray) -> np.ndarray:
+        """Minimiser for every row of ``c`` with the same free set ``free_row`` (boolean, p)."""
+        M, d = self.get(_pattern_keys(free_row[None, :])[0], free_row)
+        return c @ M + d
 
     def solve(self, c: np.ndarray, free: np.ndarray) -> np.ndarray:
         """Minimiser over the free variables (others held at zero) for every row of ``c``."""
-        z = np.empty_like(c)
-        codes = free.astype(np.int64) @ self.weights
-        if self.p <= 16:
-            codes = codes.astype(np.uint16)
-        order = np.argsort(codes, kind="stable")
-        sc = codes[order]
-        starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
-        ends = np.r_[starts[1:], sc.size]
-        if starts.size == 1:
-            return self.solve_one(c, int(sc[0]))
+        z = np.empty((c.shape[0], self.p))
+        keys = _pattern_keys(free)
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+        ends = np.r_[starts[1:], sk.size]
         for s0, s1 in zip(starts, ends, strict=True):
             rows = order[s0:s1]
-            z[rows] = self.solve_one(c[rows], int(sc[s0]))
+            M, d = self.get(sk[s0], free[rows[0]])
+            z[rows] = c[rows] @ M + d
         return z
 
 
@@ -122,10 +151,10 @@ def _dual_violation(g: np.ndarray, free: np.ndarray, sum_to_one: bool) -> np.nda
 
 def _active_set(c: np.ndarray, R: np.ndarray, sum_to_one: bool, tol: float, max_iter: int) -> np.ndarray:
     """Batched primal active-set method (all arrays are per pixel; no per-pixel Python loop)."""
-    n, p = c.shape
+    p = R.shape[1]
     pats = _Patterns(R, sum_to_one)
     G = R.T @ R
-    z = pats.solve_one(c, (1 << p) - 1)
+    z = pats.solve_one(c, np.ones(p, dtype=bool))
     A = z
     todo = np.flatnonzero((z < 0).any(axis=1))
     if todo.size == 0:
@@ -188,33 +217,125 @@ def _active_set(c: np.ndarray, R: np.ndarray, sum_to_one: bool, tol: float, max_
     return A
 
 
+GROUPED_MAX_P = 8  # up to this many endmembers pixels share working sets often enough for the grouped solver
+BLOCK_PIXELS = 8192  # pixels per block of the per-pixel solver: memory is O(block x p), not O(n x p)
+
+
 def _prepare(X: Any, E: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     X, index = as_pixels(X, check_finite=False)  # finiteness is checked on the reduced data
     E = check_endmembers(E, X.shape[1])
-    if E.shape[0] > X.shape[1]:
-        raise OrbitmlInputError(f"{E.shape[0]} endmembers is more than the {X.shape[1]} bands of the data")
     return X, index, E
 
 
-def ucls(X: Any, E: Any) -> np.ndarray:
-    """Unconstrained least-squares abundances ``(n_pixels, p)`` for spectra X and endmembers E (p, bands)."""
+def _check_algorithm(algorithm: str, p: int) -> str:
+    if algorithm not in ("auto", "grouped", "per-pixel"):
+        raise OrbitmlInputError(f"algorithm must be 'auto', 'grouped' or 'per-pixel', got {algorithm!r}")
+    if algorithm == "auto":
+        from orbitml.unmix._lawson import HAVE_NUMBA
+
+        return "grouped" if p <= GROUPED_MAX_P or not HAVE_NUMBA else "per-pixel"
+    return algorithm
+
+
+def gram_solve(X: np.ndarray, E: np.ndarray, sum_to_one: bool, tol: float, max_iter: int, *,
+               linear: np.ndarray | float = 0.0, block: int = BLOCK_PIXELS) -> np.ndarray:
+    """Exact ``argmin 0.5||x - aE||^2 + linear . a`` (a >= 0 [, sum 1]) per pixel, by pixel blocks.
+
+    ``linear`` (a number or a (p,) vector in the data's units) turns NNLS into the non-negative lasso
+    (``linear = lambda``).  The per-pixel Lawson-Hanson kernel of :mod:`orbitml.unmix._lawson`.
+    """
+    from orbitml.unmix._lawson import solve_block
+
+    scale = float(np.linalg.norm(E, 2))
+    Es = E / scale
+    G = Es @ Es.T
+    lin = np.broadcast_to(np.asarray(linear, dtype=np.float64) / scale**2, (E.shape[0],))
+    if sum_to_one:  # equal to the true objective on sum(a) = 1, positive definite on affinely independent sets
+        G = G + 1.0
+    kmax = min(E.shape[0], E.shape[1] + 1) + 1
+    A = np.empty((X.shape[0], E.shape[0]))
+    bad = 0
+    for s0 in range(0, X.shape[0], block):
+        Xb = X[s0:s0 + block].astype(np.float64, copy=False)
+        B = (Xb / scale) @ Es.T - lin
+        if not np.isfinite(B).all():
+            check_finite_pixels(X)
+            raise OrbitmlInputError("the spectra hold values too large to unmix (overflow)")
+        ctol = tol * np.maximum(1.0, np.linalg.norm(Xb, axis=1) / scale)
+        if sum_to_one:
+            B += 1.0
+        A[s0:s0 + block], iters = solve_block(G, B, sum_to_one, ctol, max_iter, kmax)
+        bad += int((iters < 0).sum())
+    if bad:
+        warnings.warn(f"active-set solver stopped after {max_iter} iterations with {bad} pixels not converged; "
+                      "their abundances are feasible but may not be optimal", RuntimeWarning, stacklevel=3)
+    return A
+
+
+def _constrained(X: Any, E: Any, sum_to_one: bool, tol: float, max_iter: int | None, algorithm: str,
+                 block: int) -> np.ndarray:
     X, _, E = _prepare(X, E)
-    c, R, _ = _reduce(X, E)
-    return c @ np.linalg.pinv(R).T
+    p = E.shape[0]
+    algo = _check_algorithm(algorithm, p)
+    if algo == "per-pixel":
+        return gram_solve(X, E, sum_to_one, tol, max_iter or 3 * p + 100, block=block)
+    step = X.shape[0] if p <= 64 else max(1, block)  # the grouped solver keeps O(n x p) iterates
+    if step >= X.shape[0]:
+        c, R, _ = _reduce(X, E)
+        return _active_set(c, R, sum_to_one, tol, max_iter or 20 * p + 50)
+    out = np.empty((X.shape[0], p))
+    for s0 in range(0, X.shape[0], step):
+        c, R, _ = _reduce(X[s0:s0 + step], E)
+        out[s0:s0 + c.shape[0]] = _active_set(c, R, sum_to_one, tol, max_iter or 20 * p + 50)
+    return out
 
 
-def nnls(X: Any, E: Any, *, tol: float = 1e-12, max_iter: int | None = None) -> np.ndarray:
-    """Non-negative least-squares abundances ``(n_pixels, p)``, exact (batched active-set)."""
+def ucls(X: Any, E: Any, *, ridge: float = 0.0) -> np.ndarray:
+    """Unconstrained least-squares abundances ``(n_pixels, p)`` for spectra X and endmembers E (p, bands).
+
+    With more endmembers than bands (or collinear endmembers) the least-squares problem has many
+    solutions: the **minimum-norm** one is returned (pseudo-inverse).  ``ridge > 0`` returns the
+    Tikhonov solution ``argmin ||x - aE||^2 + ridge ||a||^2`` instead (in the data's units), which is
+    unique and stable for nearly collinear libraries.
+    """
     X, _, E = _prepare(X, E)
-    c, R, _ = _reduce(X, E)
-    return _active_set(c, R, False, tol, max_iter or 20 * E.shape[0] + 50)
+    ridge = _check_penalty(ridge, "ridge")
+    c, R, scale = _reduce(X, E)
+    if ridge == 0.0:
+        return c @ np.linalg.pinv(R).T
+    U, sv, Vt = np.linalg.svd(R, full_matrices=False)
+    filt = sv / (sv**2 + ridge / scale**2)
+    return (c @ U) * filt @ Vt
 
 
-def fcls(X: Any, E: Any, *, tol: float = 1e-12, max_iter: int | None = None) -> np.ndarray:
-    """Fully constrained (non-negative, sum-to-one) abundances ``(n_pixels, p)``, exact (batched active-set)."""
-    X, _, E = _prepare(X, E)
-    c, R, _ = _reduce(X, E)
-    return _active_set(c, R, True, tol, max_iter or 20 * E.shape[0] + 50)
+def _check_penalty(value: Any, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise OrbitmlInputError(f"{what} must be a number >= 0, got {value!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise OrbitmlInputError(f"{what} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def nnls(X: Any, E: Any, *, tol: float = 1e-12, max_iter: int | None = None, algorithm: str = "auto",
+         block: int = BLOCK_PIXELS) -> np.ndarray:
+    """Non-negative least-squares abundances ``(n_pixels, p)``, exact (batched active-set).
+
+    Any number of endmembers, also more than bands.  ``algorithm``: ``"grouped"`` (pixels that share
+    a working set are solved together; fastest for a few endmembers), ``"per-pixel"`` (compiled
+    Lawson-Hanson per pixel, by blocks of ``block`` pixels; for libraries) or ``"auto"``.
+    """
+    return _constrained(X, E, False, tol, max_iter, algorithm, block)
+
+
+def fcls(X: Any, E: Any, *, tol: float = 1e-12, max_iter: int | None = None, algorithm: str = "auto",
+         block: int = BLOCK_PIXELS) -> np.ndarray:
+    """Fully constrained (non-negative, sum-to-one) abundances ``(n_pixels, p)``, exact (batched active-set).
+
+    Any number of endmembers; see :func:`nnls` for ``algorithm`` and ``block``.
+    """
+    return _constrained(X, E, True, tol, max_iter, algorithm, block)
 
 
 def kkt_violation(X: Any, E: Any, A: np.ndarray, method: str = "fcls") -> dict[str, float]:
