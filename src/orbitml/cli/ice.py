@@ -70,7 +70,7 @@ def simulate(
     size: int = typer.Option(512, "--image-size", help="Image height and width in px."),
     chunk_px: int = typer.Option(128, "--chunk", help="Chunk size in px."),
     input_size: int = typer.Option(64, "--input-size", help="Network input size in px."),
-    epochs: int = typer.Option(6, "--epochs", help="Epochs written into the manifests."),
+    epochs: int = typer.Option(8, "--epochs", help="Epochs written into the manifests."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Simulated HiRISE-like images + truth masks + chunk labels + train manifests (train.yaml, train_paper.yaml)."""

@@ -56,6 +56,7 @@ class ModelConfig(BaseModel):
     blocks: list[int] = Field(default_factory=lambda: [256, 512, 728])
     head: int = 1024
     dropout: float = Field(0.5, ge=0, lt=1)
+    pool: str = Field("avg", pattern="^(avg|max)$", description="global pooling: avg (the paper) or max")
 
 
 class TrainManifest(BaseModel):
@@ -78,7 +79,7 @@ class TrainManifest(BaseModel):
     threshold: float = Field(0.6, gt=0, lt=1)
     seed: int = 0
     device: str = "auto"
-    threads: int = Field(2, ge=1)
+    threads: int = Field(1, ge=1, description="torch threads (1: on a shared machine more threads are slower)")
     simulated: bool = False
     simulated_description: str | None = None
 
@@ -178,7 +179,9 @@ def train(man: TrainManifest, progress: bool = False, console=None) -> dict[str,
     from orbitml.nn.ice_xception import build_model, describe_model, lightning_module, predict_proba
     from orbitml.nn.training import fit, resolve_device
     from orbitml.nn.weights import save_weights
+    from orbitml.tiling.predict import tune_malloc
 
+    tune_malloc()  # keeps activation buffers on the heap (2-3x faster steps with glibc)
     torch.set_num_threads(man.threads)
     device = resolve_device(man.device)
     settings = settings_from(man)
@@ -190,7 +193,7 @@ def train(man: TrainManifest, progress: bool = False, console=None) -> dict[str,
         reader(c)
     arch = man.model.architecture
     kw = ({"stem": man.model.stem, "blocks": tuple(man.model.blocks), "head": man.model.head,
-           "dropout": man.model.dropout} if arch == "ice_xception" else {})
+           "dropout": man.model.dropout, "pool": man.model.pool} if arch == "ice_xception" else {})
     torch.manual_seed(man.seed)
     net = build_model(arch, **kw)
     info = describe_model(net)

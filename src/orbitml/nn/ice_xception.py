@@ -5,7 +5,9 @@ from scratch" network): a 3 x 3 stride-2 convolution stem, then blocks of two de
 3 x 3 convolutions, each followed by batch normalisation before its ReLU, a 3 x 3 stride-2 max-pool
 and a 1 x 1 stride-2 residual projection; a last separable convolution, global average pooling,
 dropout 0.5 and one output unit (a logit; ``sigmoid`` of it is the ice probability; trained with
-binary cross-entropy and Adam).  The paper's widths are ``stem=128, blocks=(256, 512, 728),
+binary cross-entropy and Adam).  ``pool="max"`` replaces the global average by a global maximum
+(a patch of a few pixels then dominates the chunk's score instead of being averaged away; an
+option, not the paper's).  The paper's widths are ``stem=128, blocks=(256, 512, 728),
 head=1024`` (:data:`PAPER_WIDTHS`); tests and demos use narrower ones.
 
 :func:`build_model` makes either that network or ``timm.create_model(name, pretrained=False,
@@ -53,8 +55,10 @@ class IceXception(nn.Module):
     """``(N, in_chans, H, W)`` -> ``(N, 1)`` logits."""
 
     def __init__(self, in_chans: int = 1, stem: int = 128, blocks: tuple[int, ...] = (256, 512, 728),
-                 head: int = 1024, dropout: float = 0.5):
+                 head: int = 1024, dropout: float = 0.5, pool: str = "avg"):
         super().__init__()
+        if pool not in ("avg", "max"):
+            raise ValueError(f"pool must be avg or max, got {pool!r}")
         self.stem = nn.Sequential(nn.Conv2d(in_chans, stem, 3, stride=2, padding=1, bias=False),
                                   nn.BatchNorm2d(stem), nn.ReLU())
         layers, c = [], stem
@@ -62,8 +66,9 @@ class IceXception(nn.Module):
             layers.append(XceptionBlock(c, w))
             c = w
         self.blocks = nn.Sequential(*layers)
+        gpool = nn.AdaptiveAvgPool2d(1) if pool == "avg" else nn.AdaptiveMaxPool2d(1)
         self.head = nn.Sequential(SeparableConv(c, head), nn.BatchNorm2d(head), nn.ReLU(),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(head, 1))
+                                  gpool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(head, 1))
 
     def forward(self, x):
         return self.head(self.blocks(self.stem(x)))

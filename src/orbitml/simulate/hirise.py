@@ -191,7 +191,8 @@ def simulate_hirise(shape: tuple[int, int] = (512, 512), n_ice: int = 3, n_dust:
     cols = np.arange(w)[None, :]
     lm, rm = (rng.uniform(*margin) * w for _ in range(2))
     tilt = rng.uniform(-0.04, 0.04, size=2)
-    nodata = (cols < lm + tilt[0] * (rows - h / 2)) | (cols >= w - rm + tilt[1] * (rows - h / 2))
+    nodata = (((cols < lm + tilt[0] * (rows - h / 2)) & (lm > 0))
+              | ((cols >= w - rm + tilt[1] * (rows - h / 2)) & (rm > 0)))
     valid = ~nodata
 
     # ice: shadowed or poleward-facing pixels next to relief, away from the margins
