@@ -80,7 +80,7 @@ def browse_image(src, max_px: int = 1024) -> tuple[np.ndarray, int]:
     """A decimated ``(h, w)`` browse image (every f-th pixel, read strip by strip) and its factor f."""
     f = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
     rows = []
-    step = max(f, (4096 // f) * f)
+    step = max(f, (1024 // f) * f)  # strips of at most ~1024 rows
     for r0 in range(0, src.height, step):
         block = src.read(r0, min(src.height, r0 + step))[0]
         rows.append(block[::f, ::f].astype(np.float32))

@@ -49,11 +49,11 @@ def _labels(truth: HiriseTruth, image: str, shape, chunk: int, overlap: int) -> 
     return rows
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, Any]], fields: list[str] | None = None) -> None:
     from orbitml.io.atomic import atomic_path
 
     with atomic_path(path, overwrite=True) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
-        wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        wr = csv.DictWriter(fh, fieldnames=fields or list(rows[0]))
         wr.writeheader()
         wr.writerows(rows)
 
@@ -104,8 +104,9 @@ def simulate_dataset(out: str | os.PathLike, n_train: int = 12, n_heldout: int =
                 labels += _labels(truth, f"{split}/{stem}.tif", shape, chunk, chunk // 2)
                 labels_paper += _labels(truth, f"{split}/{stem}.tif", shape, chunk, 0)
     _write_csv(out / "images.csv", images)
-    _write_csv(out / "labels.csv", labels)
-    _write_csv(out / "labels_paper.csv", labels_paper)
+    lf = ["image", "row", "col", "size", "label"]
+    _write_csv(out / "labels.csv", labels, lf)
+    _write_csv(out / "labels_paper.csv", labels_paper, lf)
     mdl = {"pool": "max", **(model or {"stem": 16, "blocks": [32, 64], "head": 64})}
     common = dict(chunk=chunk, input_size=input_size, epochs=epochs, batch_size=25, lr=3e-3, seed=seed, simulated=True,
                   simulated_description=SIM_DESCRIPTION, model=mdl, val_fraction=0.2, threads=1)
