@@ -7,7 +7,9 @@ hot-pixel / line-defect repair before classification, synthetic defects in train
 flagged when two overlapping chunks exceed 0.6.  The held-out images carry many hot pixels and line
 defects and dust patches centred on the paper grid's chunk boundaries (cut-patch distractors).
 
-Target: precision(improved) >= 3 x precision(paper), recall(improved) >= recall(paper).
+Target: precision(improved) >= 3 x precision(paper), recall(improved) >= recall(paper).  Precision
+depends on the share of held-out images with ice (15 % here, :data:`ICE_FRACTION`); the share of
+ice-free images flagged is printed too, which does not.
 
     python benchmarks/bench_ice_precision.py [--quick] [--seed 0]
 """
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 
-ICE_FRACTION = 0.2  # share of held-out images with ice (the paper's archive search: most images have none)
+ICE_FRACTION = 0.15  # share of held-out images with ice (an archive search: most images have none)
 
 
 def run(quick: bool, seed: int, workdir: Path) -> dict:
@@ -32,7 +34,7 @@ def run(quick: bool, seed: int, workdir: Path) -> dict:
     from orbitml.ice.train import load_train_manifest, train
 
     torch.set_num_threads(1)
-    n_train, n_held, epochs = (16, 24, 8) if quick else (40, 60, 10)
+    n_train, n_held, epochs = (16, 30, 8) if quick else (40, 60, 10)
     t0 = time.perf_counter()
     info = simulate_dataset(workdir, n_train=n_train, n_heldout=n_held, shape=(256, 256), chunk=64, input_size=64,
                             seed=seed, epochs=epochs, model={"stem": 16, "blocks": [32, 64], "head": 64},
@@ -63,7 +65,8 @@ def main() -> None:
     for k in ("improved", "paper"):
         r = res[k]
         print(f"{k:9s} image precision {r['precision']:.3f} recall {r['recall']:.3f} ROC-AUC {r['roc_auc']:.3f} "
-              f"(TP {r['tp']} FP {r['fp']} FN {r['fn']} TN {r['tn']}); {r['train_eval_s']} s")
+              f"(TP {r['tp']} FP {r['fp']} FN {r['fn']} TN {r['tn']}); ice-free images flagged "
+              f"{r['fp'] / max(r['fp'] + r['tn'], 1):.3f}; {r['train_eval_s']} s")
     ok = res["precision_ratio"] >= 3 and res["recall_improved_minus_paper"] >= 0
     print(f"held-out images: {res['improved']['n_images']}, of which {res['improved']['n_ice_images']} with ice")
     print(f"precision ratio improved / paper: {res['precision_ratio']:.2f} (target >= 3), recall difference "
