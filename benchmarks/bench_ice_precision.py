@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ICE_FRACTION = 0.15  # share of held-out images with ice (an archive search: most images have none)
 
 
