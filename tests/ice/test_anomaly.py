@@ -46,3 +46,10 @@ def test_disabled_settings_round_trip():
     s = AnomalySettings(k=5.0)
     assert AnomalySettings.from_dict(s.to_dict()) == s
     assert AnomalySettings.from_dict(None).enabled is False
+
+
+def test_median_network_equals_numpy_median():
+    from orbitml.ice.anomaly import median9
+
+    v = np.random.default_rng(0).integers(0, 20, size=(9, 5000)).astype(np.float32)  # many ties
+    assert np.array_equal(median9(list(v)), np.median(v, axis=0))

@@ -71,25 +71,58 @@ def _filled(x: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.nda
     return np.where(valid, x, np.float32(fill)), valid
 
 
+# compare-exchange pairs of a 19-step sorting network whose element 4 ends as the median of 9
+_MED9 = ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3), (5, 8), (4, 7),
+         (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2))
+
+
+def median9(values: list[np.ndarray]) -> np.ndarray:
+    """Element-wise median of nine equal-shaped arrays (vectorised min/max network, no sorting)."""
+    p = list(values)
+    for a, b in _MED9:
+        p[a], p[b] = np.minimum(p[a], p[b]), np.maximum(p[a], p[b])
+    return p[4]
+
+
+def _median3_at(pad: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """3 x 3 medians at the given pixels of the image padded by one pixel (``pad``)."""
+    return median9([pad[rows + 1 + dr, cols + 1 + dc] for dr in (-1, 0, 1) for dc in (-1, 0, 1)])
+
+
 def detect_defects(x: np.ndarray, valid: np.ndarray | None = None, settings: AnomalySettings | None = None
                    ) -> tuple[np.ndarray, AnomalyReport]:
-    """Mask ``(H, W)`` of hot-pixel and line-defect pixels in the 2-D image ``x``, and their counts."""
+    """Mask ``(H, W)`` of hot-pixel and line-defect pixels in the 2-D image ``x``, and their counts.
+
+    Only pixels that stand ``min_excess`` above both neighbours on some axis can pass the test, so the
+    3 x 3 medians are computed at those pixels only, and the MAD scale on a regular subsample of about
+    16,000 pixels (every pixel for chunks up to 128 x 128): the full test at a fraction of the cost of
+    a median filter over a 1024 x 1024 chunk.
+    """
     st = settings or AnomalySettings()
     xf, valid = _filled(x, valid)
-    med = ndi.median_filter(xf, size=3, mode="mirror")
-    r = xf - med
-    rv = r[valid]
-    if rv.size == 0:
-        return np.zeros(x.shape, bool), AnomalyReport()
-    mad = float(np.median(np.abs(rv - np.median(rv))))
-    scale = max(1.4826 * mad, st.min_scale)
-    # a defect also stands above both neighbours across it (rows for a horizontal line, columns for a
-    # vertical one, both for a single pixel); a bright pixel on a shadow edge does not
-    pad = np.pad(xf, 1, mode="edge")
+    h, w = xf.shape
+    pad = np.pad(xf, 1, mode="reflect")  # reflection about the edge pixel centres (scipy "mirror")
     across_rows = xf - np.maximum(pad[:-2, 1:-1], pad[2:, 1:-1])
     across_cols = xf - np.maximum(pad[1:-1, :-2], pad[1:-1, 2:])
+    across = np.maximum(across_rows, across_cols)
+    step = max(1, int(np.sqrt(h * w / 16384.0)))
+    sr, sc = np.meshgrid(np.arange(0, h, step), np.arange(0, w, step), indexing="ij")
+    keep = valid[sr, sc]
+    sr, sc = sr[keep], sc[keep]
+    if sr.size == 0:
+        return np.zeros(x.shape, bool), AnomalyReport()
+    rv = xf[sr, sc] - _median3_at(pad, sr, sc)
+    mad = float(np.median(np.abs(rv - np.median(rv))))
+    scale = max(1.4826 * mad, st.min_scale)
     thr = max(st.k * scale, st.min_excess)
-    cand = (r > thr) & (np.maximum(across_rows, across_cols) > thr) & valid
+    # a defect also stands above both neighbours across it (rows for a horizontal line, columns for a
+    # vertical one, both for a single pixel); a bright pixel on a shadow edge does not
+    cr, cc = np.nonzero((across > thr) & valid)
+    cand = np.zeros(x.shape, bool)
+    if cr.size:
+        r = xf[cr, cc] - _median3_at(pad, cr, cc)
+        ok = r > thr
+        cand[cr[ok], cc[ok]] = True
     if not cand.any():
         return cand, AnomalyReport()
     lab, n = ndi.label(cand, structure=np.ones((3, 3), bool))

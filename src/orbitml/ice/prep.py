@@ -125,10 +125,14 @@ def prepare_chunk(pixels: np.ndarray, settings: ChunkSettings, nodata: float | N
     if settings.anomaly.enabled and valid.any():
         x, _, rep = repair_defects(x, valid, settings.anomaly)
     x = x.astype(np.float32)
-    vals = x[valid]
-    mean = float(vals.mean()) if vals.size else 0.0
-    std = float(vals.std()) if vals.size else 1.0
-    z = np.where(valid, (x - mean) / max(std, 1.0), 0.0).astype(np.float32)
+    if valid.all():  # the usual case under the paper's black policy: no masking needed
+        mean, std = float(x.mean()), float(x.std())
+        z = (x - np.float32(mean)) / np.float32(max(std, 1.0))
+    else:
+        vals = x[valid]
+        mean = float(vals.mean()) if vals.size else 0.0
+        std = float(vals.std()) if vals.size else 1.0
+        z = np.where(valid, (x - mean) / max(std, 1.0), 0.0).astype(np.float32)
     z = downsample(z, settings.input_size)
     return np.clip(z, -8, 8)[None].astype(np.float32), rep
 
