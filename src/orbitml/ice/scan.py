@@ -236,9 +236,11 @@ def _scan_task(path: str, model_path: str, out_dir: str, batch_size: int, rule: 
 
 def scan_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, out_dir: str | os.PathLike, *,
               workers: int = 1, batch_size: int = 16, rule: str = "auto", threshold: float | None = None,
-              overwrite: bool = False, device: str = "cpu", progress=None) -> list[dict[str, Any]]:
+              overwrite: bool = False, device: str = "cpu", progress=None, use_dask: bool | None = None
+              ) -> list[dict[str, Any]]:
     """Scan many images; skips images already done (``<stem>.scan.json`` exists) unless ``overwrite``;
-    a bad image is reported (``status: failed``) and the others go on.  ``workers > 1``: a dask LocalCluster."""
+    a bad image is reported (``status: failed``) and the others go on.  ``workers > 1`` (or
+    ``use_dask=True``): one task per image on a dask LocalCluster of ``workers`` processes."""
     from orbitml.ice.train import load_model
 
     out = Path(out_dir)
@@ -252,7 +254,7 @@ def scan_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, out
             records.append({"status": "skipped", **json.loads(done.read_text(encoding="utf-8"))})
         else:
             todo.append(str(p))
-    if workers > 1 and todo:
+    if (workers > 1 if use_dask is None else use_dask) and todo:
         from orbitml.tiling.predict import dask_client
 
         with dask_client(workers=workers) as client:
