@@ -105,6 +105,7 @@ def run_child(image: Path, model: Path, out: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-batch", action="store_true", help="skip the 1-vs-2 dask worker comparison")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -130,6 +131,9 @@ def main() -> None:
         growth = rows["large"]["peak_rss_mb"] / rows["small"]["peak_rss_mb"]
         print(f"peak RSS large / small: {growth:.2f} for {rows['large']['pixels'] / rows['small']['pixels']:.0f}x "
               "the pixels (flat memory: ~1)")
+        if a.no_batch:
+            print(json.dumps({"rows": rows, "rss_growth": growth}))
+            return
         # 2 dask workers against 1 on 4 images of the small size
         from orbitml.ice.scan import scan_many
 
