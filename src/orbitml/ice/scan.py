@@ -126,10 +126,21 @@ def _forward(net, x: np.ndarray, device: str) -> np.ndarray:
         return torch.sigmoid(net(torch.from_numpy(x).to(device))[:, 0]).float().cpu().numpy()
 
 
+GDAL_CACHE_MB = 128  # GDAL's default block cache is 5 % of RAM: it would grow with the image read
+
+
 def scan_image(path: str | os.PathLike, net, card: dict[str, Any], settings: ChunkSettings, out_dir=None, *,
                batch_size: int = 16, device: str = "cpu", rule: str = "auto", threshold: float | None = None,
                heatmap: bool = True, overwrite: bool = True) -> dict[str, Any]:
     """Scan one image; writes its products into ``out_dir`` (when given) and returns its summary."""
+    import rasterio
+
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        return _scan_image(path, net, card, settings, out_dir, batch_size=batch_size, device=device, rule=rule,
+                           threshold=threshold, heatmap=heatmap, overwrite=overwrite)
+
+
+def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule, threshold, heatmap, overwrite):
     from orbitml.ice.chunks import chunk_index, open_image
     from orbitml.nn.weights import simulated_notice
     from orbitml.tiling.predict import tune_malloc
