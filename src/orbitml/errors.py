@@ -21,3 +21,8 @@ class OrbitmlInputError(OrbitmlError, ValueError):
         self.path = None if path is None else os.fspath(path)
         self.reason = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 band"``, ``"2 bands"``: a number with its noun in the right form for messages."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

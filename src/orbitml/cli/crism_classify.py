@@ -21,7 +21,7 @@ def _progress(title: str):
     with console.status(title) as st:
         def say(msg: str) -> None:
             st.update(msg)
-            console.log(f"{msg} ({time.perf_counter() - t0:.1f} s)")
+            console.print(f"{msg} ({time.perf_counter() - t0:.1f} s)")  # print, not log: no source-line column
 
         yield say
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orbitml.errors import OrbitmlInputError
+from orbitml.errors import OrbitmlInputError, count
 
 
 def read_wavelength_table(path: str | os.PathLike) -> np.ndarray:
@@ -78,5 +78,5 @@ def as_wavelengths(value: str | os.PathLike | Sequence[float] | np.ndarray, nban
         where = source
     if wl.size != nbands:
         raise OrbitmlInputError(
-            f"wavelength table has {wl.size} values but the image has {nbands} bands", where)
+            f"wavelength table has {count(wl.size, 'value')} but the image has {count(nbands, 'band')}", where)
     return wl

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from orbitml.errors import OrbitmlInputError
+from orbitml.errors import OrbitmlInputError, count
 from orbitml.io.atomic import atomic_path
 
 __all__ = ["SpectralLibrary", "LibraryKeyError", "read_library", "write_library", "USGS_IGNORE"]
@@ -75,7 +75,8 @@ class SpectralLibrary:
             raise OrbitmlInputError(f"library spectra must be a (n, bands) array, got shape {s.shape}")
         wl = np.asarray(self.wavelength, dtype=np.float64).ravel()
         if wl.size != s.shape[1]:
-            raise OrbitmlInputError(f"{wl.size} wavelengths given for spectra with {s.shape[1]} bands")
+            raise OrbitmlInputError(f"{count(wl.size, 'wavelength')} given for spectra with "
+                                    f"{count(s.shape[1], 'band')}")
         if wl.size > 1 and not np.all(np.diff(wl) > 0):
             raise OrbitmlInputError("library wavelengths must be strictly ascending (nm)")
         names = [f"spectrum_{i + 1}" for i in range(s.shape[0])] if self.names is None else self.names
@@ -86,7 +87,7 @@ class SpectralLibrary:
         if self.fwhm is not None:
             fw = np.asarray(self.fwhm, dtype=np.float64).ravel()
             if fw.size != wl.size:
-                raise OrbitmlInputError(f"{fw.size} FWHM values given for {wl.size} bands")
+                raise OrbitmlInputError(f"{count(fw.size, 'FWHM value')} given for {count(wl.size, 'band')}")
         self.spectra, self.wavelength, self.names, self.fwhm = s, wl, names, fw
         self.metadata = dict(self.metadata)
 
@@ -286,7 +287,7 @@ def wavelength_values(
         values = np.asarray(spec, dtype=np.float64).ravel()
         src = path
     if values.size != n:
-        raise OrbitmlInputError(f"{values.size} {what} values given for a library with {n} bands", src)
+        raise OrbitmlInputError(f"{values.size} {what} values given for a library with {count(n, 'band')}", src)
     if not allow_missing and not np.all(np.isfinite(values)):
         raise OrbitmlInputError(f"{what} values contain missing entries", src)
     return values

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from orbitml.errors import OrbitmlInputError
+from orbitml.errors import OrbitmlInputError, count
 
 
 def as_pixels(X: Any, what: str = "X", check_finite: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
@@ -91,7 +91,7 @@ def check_p(p: Any, X: np.ndarray, what: str = "p", min_p: int = 1) -> int:
         raise OrbitmlInputError(f"{what} must be an integer >= {min_p}, got {p!r}")
     n, b = X.shape
     if p_int > b:
-        raise OrbitmlInputError(f"{what}={p_int} endmembers is more than the {b} bands of the data")
+        raise OrbitmlInputError(f"{what}={p_int} endmembers is more than the {count(b, 'band')} of the data")
     if p_int > n:
         raise OrbitmlInputError(f"{what}={p_int} endmembers but only {n} valid pixels")
     return p_int
@@ -117,7 +117,7 @@ def check_endmembers(E: Any, n_bands: int, what: str = "endmembers") -> np.ndarr
             raise OrbitmlInputError(
                 f"{what} has shape {E.shape}: expected (p, {n_bands}) with one endmember per row "
                 "(transpose it)")
-        raise OrbitmlInputError(f"{what} has {E.shape[1]} bands but the data has {n_bands}")
+        raise OrbitmlInputError(f"{what} has {count(E.shape[1], 'band')} but the data has {n_bands}")
     if not np.isfinite(E).all():
         raise OrbitmlInputError(f"{what} hold NaN or inf values")
     if E.shape[0] == 0:

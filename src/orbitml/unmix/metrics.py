@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from orbitml.errors import OrbitmlInputError
+from orbitml.errors import OrbitmlInputError, count
 
 __all__ = ["sad_matrix", "match_endmembers", "sad", "SADResult", "abundance_rmse", "sre_db"]
 
@@ -27,7 +27,7 @@ def sad_matrix(E_ref: np.ndarray, E_est: np.ndarray) -> np.ndarray:
     E_ref = np.atleast_2d(np.asarray(E_ref, dtype=np.float64))
     E_est = np.atleast_2d(np.asarray(E_est, dtype=np.float64))
     if E_ref.shape[1] != E_est.shape[1]:
-        raise OrbitmlInputError(f"endmembers have {E_ref.shape[1]} and {E_est.shape[1]} bands")
+        raise OrbitmlInputError(f"endmembers have {E_ref.shape[1]} and {count(E_est.shape[1], 'band')}")
     nr = np.linalg.norm(E_ref, axis=1)
     ne = np.linalg.norm(E_est, axis=1)
     if (nr == 0).any() or (ne == 0).any():
