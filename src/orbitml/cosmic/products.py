@@ -51,7 +51,8 @@ def write_product(frame: Frame, det: Detection, outdir: str | os.PathLike, overw
     hdr["ORBINST"] = (frame.instrument, "orbitml instrument defaults used")
     hdr["DETMETH"] = (det.method, "lacosmic | unet | stack")
     hdr["ORBVER"] = (__version__, "orbitml version")
-    hdr["ORBGAINS"] = ({"header": "header", "override": "override"}.get(frame.sources.get("gain"), "default"),
+    hdr["ORBGAINS"] = ({"header": "header", "override": "override", "nominal": "nominal"}.get(
+                       frame.sources.get("gain"), "default"),
                        "where GAIN came from")
     hdr["ORBRNS"] = (frame.sources.get("read_noise", "default"), "where RDNOISE came from")
     hdr["SRCHDU"] = (frame.hdu[:68], "HDU read from the source")
