@@ -399,11 +399,13 @@ def read_pds3_frame(path, **overrides) -> Frame:
     inst = identify_instrument(header)
     if inst == "mdis":
         comp = _to_float(mg("MESS:COMP12_8"))
-        if bits == 8 or comp:
+        if (bits == 8 or comp) and np.nanmax(np.asarray(img, np.float64)) <= 255:
             from orbitml.simulate.ccd import decompand_sqrt
 
             img = decompand_sqrt(np.asarray(img))
             bits = 12
+            if _to_float(missing) is not None and 0 <= _to_float(missing) <= 255:  # the same code, decompanded
+                header["MISSING_CONSTANT"] = float(decompand_sqrt(np.array([_to_float(missing)]))[0])
             notes.append("8-bit MDIS image companded from 12 bits on board: decompanded to 12-bit DN with a "
                          "nominal square-root table (not the flight look-up table); energies are approximate")
     start = mg("START_TIME")
