@@ -94,3 +94,33 @@ def test_default_model_finds_injected_hits(kind):
     tpr = detection_at_fpr(det.prob, inj.mask, (1e-3,))[1e-3]["tpr"]
     assert tpr > 0.5, (kind, tpr)
     assert det.params["notice"] == simulated_notice(card)
+
+
+def test_models_command_lists_both_with_training_data_and_threshold(capsys):
+    from orbitml.cli.main import cli_run
+
+    assert cli_run(["cosmic", "models", "--json"]) == 0
+    cards = {c["name"]: c for c in json.loads(capsys.readouterr().out)}
+    assert set(cards) == set(shipped_models())
+    assert cards["hirise-tdi"]["default_for"] == ["hirise"]
+    for c in cards.values():
+        assert 0 < c["threshold"] < 1 and c["metrics"]["detection_rate"]["0.001"] > 0.5
+        assert c["training_data"]["simulated"] and c["training_data"]["real_frames"] == []
+    assert cli_run(["cosmic", "models"]) == 0
+    out = capsys.readouterr().out
+    assert "ccd-general (default)" in out and "simulated" in out
+
+
+def test_real_hirise_edr_gets_the_tdi_model(shared_data):
+    """The real HiRISE EDR (uint8, no gain): the instrument picks hirise-tdi, which flags few pixels."""
+    from orbitml.cosmic.detect import detect_unet
+    from orbitml.cosmic.ingest import read_frame
+    from tests.conftest import shared_file
+
+    fr = read_frame(shared_file("mars/hirise/PSP_001446_1790_BG12_0.IMG"))
+    path, _ = resolve_model(None, fr.instrument)
+    assert fr.instrument == "hirise" and path.stem == "hirise-tdi"
+    fr.data, fr.bad = fr.data[:512], fr.bad[:512]
+    net, card = load_model(path)
+    det = detect_unet(fr, net, card, clean=False)
+    assert det.mask.mean() < 0.005  # a real frame: hits are rare, the surface is not flagged
