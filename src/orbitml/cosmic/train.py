@@ -55,6 +55,8 @@ class TrainManifest(BaseModel):
     tdi_streak_px: tuple[float, float] | None = Field(None, description="line-scan (TDI) hits: streak "
                                                                        "lengths along the scan, lines")
     normalisation: Literal["snr_asinh", "noise_asinh"] = "snr_asinh"
+    ignore_saturated: bool = Field(False, description="leave pixels at the top of a simulated frame's DN range "
+                                                      "out of the loss (detection never flags them)")
     sim_shape: tuple[int, int] = (256, 256)
     n_hits: float = Field(4.0, gt=0, description="mean number of hits injected per patch (Poisson)")
     patch: int = Field(64, ge=16, le=1024)
@@ -120,6 +122,7 @@ class BaseImage:
     kind: str = "real"
     chain: Callable[[np.ndarray], np.ndarray] | None = None  # read-out chain applied after injection (e- -> e-)
     noise_e: np.ndarray | None = None  # pixel-noise map of the read-out base (for noise_asinh)
+    saturation_e: float | None = None  # top of the read-out range (simulated mission frames)
 
 
 def base_from_frame(path, hdu=None) -> BaseImage:
@@ -158,13 +161,15 @@ def mission_bases(counts: dict[str, int], shape, rng: np.random.Generator) -> li
             frame, info = simulate_mission_frame(kind, shape, seed=int(rng.integers(2**31)))
             read = info["chain"](frame)
             out.append(BaseImage(f"{kind}[{i}]", frame, block_background(read), info["read_noise_e"],
-                                 np.zeros(shape, bool), kind=kind, chain=info["chain"], noise_e=block_noise(read)))
+                                 np.zeros(shape, bool), kind=kind, chain=info["chain"], noise_e=block_noise(read),
+                                 saturation_e=info["saturation_e"]))
     return out
 
 
 def make_patches(bases: list[BaseImage], n: int, patch: int, n_hits: float, rng: np.random.Generator,
                  pixel_size_um: float = 15.0, thickness_um: float = 20.0, normalisation: str = "snr_asinh",
-                 tdi_streak_px: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
+                 tdi_streak_px: tuple[float, float] | None = None, ignore_saturated: bool = False
+                 ) -> dict[str, np.ndarray]:
     """``n`` patches: normalised input ``x``, target ``y`` (exact hit mask), loss ``weight``, ``hit_id``
     and ``base`` (the index of the base frame each patch was cut from)."""
     from orbitml.simulate.ccd import inject_cosmic_rays
@@ -199,7 +204,10 @@ def make_patches(bases: list[BaseImage], n: int, patch: int, n_hits: float, rng:
 
         xs[i, 0] = aug(x)
         ys[i, 0] = aug(inj.mask.astype(np.float32))
-        ws[i, 0] = aug((~b.ignore[sl]).astype(np.float32))
+        known = ~b.ignore[sl]
+        if ignore_saturated and b.saturation_e is not None:
+            known = known & (img < np.float32(b.saturation_e) * np.float32(0.9999))
+        ws[i, 0] = aug(known.astype(np.float32))
         ids[i] = aug(inj.hit_id)
     return {"x": xs, "y": ys, "weight": ws, "hit_id": ids, "base": which}
 
@@ -272,7 +280,8 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
     bases = [base_from_frame(p, man.hdu) for p in man.frames]
     bases += simulated_bases(man.simulated, man.sim_shape, rng)
     bases += mission_bases(man.mission, man.sim_shape, rng)
-    kw = dict(normalisation=man.normalisation, tdi_streak_px=man.tdi_streak_px)
+    kw = dict(normalisation=man.normalisation, tdi_streak_px=man.tdi_streak_px,
+              ignore_saturated=man.ignore_saturated)
     train_d = make_patches(bases, man.n_patches, man.patch, man.n_hits, rng, man.pixel_size_um, man.thickness_um,
                            **kw)
     val_d = make_patches(bases, man.n_val, man.patch, man.n_hits, np.random.default_rng(man.seed + 10_007),

@@ -471,9 +471,10 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
     * ``"hirise_tdi"``: a HiRISE-like line-scan (TDI) frame of a smooth surface, 8-bit DN at a nominal
       25 e-/DN, with column-to-column gain striping along the scan (rows are lines).
 
-    Returns ``(frame_e, info)``; ``info`` has ``gain``, ``read_noise_e``, ``kind`` and ``chain`` (the
-    post-injection read-out function).  Inject hits (for ``hirise_tdi`` with ``tdi_streak_px``) into
-    ``frame_e`` and pass the result through ``info["chain"]``.
+    Returns ``(frame_e, info)``; ``info`` has ``gain``, ``read_noise_e``, ``kind``, ``chain`` (the
+    post-injection read-out function) and ``saturation_e`` (the top of the DN range, in electrons).
+    Inject hits (for ``hirise_tdi`` with ``tdi_streak_px``) into ``frame_e`` and pass the result through
+    ``info["chain"]``.
     """
     rng = np.random.default_rng(seed)
     ny, nx = int(shape[0]), int(shape[1])
@@ -529,5 +530,6 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
     else:
         raise ValueError(f"unknown mission kind {kind!r}; known: mdis12, mdis8, lasco, hirise_tdi")
     frame = rng.poisson(np.maximum(expected, 0.0)).astype(np.float64) + rng.normal(0.0, rn, (ny, nx))
+    top = {"mdis12": 4095.0, "mdis8": 4095.0, "lasco": 16383.0, "hirise_tdi": 255.0}[kind]
     return frame.astype(np.float32), {"kind": kind, "gain": gain, "read_noise_e": rn,
-                                      "chain": mission_chain(kind, gain)}
+                                      "chain": mission_chain(kind, gain), "saturation_e": top * gain}
