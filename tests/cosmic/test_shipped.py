@@ -27,8 +27,8 @@ def test_every_recipe_has_its_shipped_model_with_a_matching_digest_and_card():
         assert path.stat().st_size < 100_000  # a few tens of kB
         man, _ = load_manifest(recipe_path(name))  # the card records what the recipe says
         tr = card["training"]
-        assert (tr["seed"], tr["epochs"], tr["batch_size"], card["training_data"]["patches"]) == \
-            (man.seed, man.epochs, man.batch_size, man.n_patches)
+        assert (tr["seed"], tr["epochs"], tr["lr"], tr["batch_size"], card["training_data"]["patches"]) == \
+            (man.seed, man.epochs, man.lr, man.batch_size, man.n_patches)
         assert card["normalisation"]["kind"] == man.normalisation
 
 

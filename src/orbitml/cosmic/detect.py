@@ -235,7 +235,10 @@ def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = No
                                 f"{', '.join(NORMALISATIONS)})")
     bkg = _background(frame, background)
     soft = float(norm.get("softening", 3.0))
-    if kind == "noise_asinh":
+    # a nominal gain (browse images) says nothing about the noise: measure it on the frame instead, the
+    # same quantity the gain-based model estimates (for a frame whose gain is right both agree)
+    measured = kind == "noise_asinh" or frame.sources.get("gain") == "nominal"
+    if measured:
         x = normalise_noise(frame.data, bkg, softening=soft, bad=frame.bad)
     else:
         x = normalise(frame.data, frame.gain, frame.read_noise, bkg, softening=soft, bad=frame.bad)
@@ -245,7 +248,8 @@ def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = No
     out = clean_frame(frame.data, mask) if clean else frame.data
     from orbitml.nn.weights import simulated_notice
 
-    params = {"threshold": thr, "model": card.get("name", "cosmic_unet")}
+    params = {"threshold": thr, "model": card.get("name", "cosmic_unet"),
+              "noisesrc": "measured" if measured else "gain"}
     if card.get("weights_sha256"):
         params["modelsha"] = str(card["weights_sha256"])[:16]
     notice = simulated_notice(card)
