@@ -151,24 +151,24 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print the model c
     if as_json:
         print(json.dumps(cards, indent=2, default=str))
         return
-    table = Table(title="shipped cosmic-ray models (orbitml cosmic detect --method unet --model NAME)")
-    for col in ("name", "used for", "trained on", "threshold", "validation detection (pixel FPR)",
-                "per kind at threshold"):
-        table.add_column(col, overflow="fold")
+    table = Table(title="shipped cosmic-ray models (--method unet --model NAME)")
+    for col in ("name", "used for", "threshold", "val. detection at FPR 1e-4 / 1e-3 / 5e-3", "per kind"):
+        table.add_column(col)
     for c in cards:
         m = c.get("metrics", {})
-        rates = ", ".join(f"{v:.3f} @ {k}" for k, v in m.get("detection_rate", {}).items())
-        per = ", ".join(f"{k} {v['detection_rate']:.3f}" for k, v in m.get("per_kind_at_threshold", {}).items())
+        rates = " / ".join(f"{v:.3f}" for _, v in sorted(m.get("detection_rate", {}).items(), key=lambda kv:
+                                                          float(kv[0])))
+        per = ", ".join(f"{k} {v['detection_rate']:.2f}" for k, v in m.get("per_kind_at_threshold", {}).items())
         table.add_row(c.get("name", "?") + (" (default)" if c.get("name") == DEFAULT else ""),
-                      ", ".join(c.get("default_for", [])),
-                      c.get("training_data", {}).get("simulated_description", "?"),
-                      f"{c.get('threshold', float('nan')):.3g} (FPR {c.get('target_fpr', float('nan')):g})",
-                      rates, per)
+                      ", ".join(c.get("default_for", [])), f"{c.get('threshold', float('nan')):.3g}", rates, per)
     console.print(table)
     for c in cards:
+        td = c.get("training_data", {})
+        console.print(f"{c.get('name')}: trained on {td.get('simulated_description', '?')}; "
+                      f"sha256 {str(c.get('weights_sha256'))[:16]}")
         n = _notice(c)
         if n:
-            console.print(f"[dim]{c.get('name')}: {n}; sha256 {str(c.get('weights_sha256'))[:16]}...[/]")
+            console.print(f"[yellow]note:[/] {c.get('name')}: {n}")
 
 
 def train(

@@ -468,8 +468,9 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
       :func:`mission_chain`).
     * ``"lasco"``: a SOHO-LASCO-C2-like coronagraph frame: occulter disk, radial falloff ``r^-3`` with
       streamers, the occulter pylon, outer vignetting and a few stars; 20 e-/DN, 14-bit.
-    * ``"hirise_tdi"``: a HiRISE-like line-scan (TDI) frame of a smooth surface, 8-bit DN at a nominal
-      25 e-/DN, with column-to-column gain striping along the scan (rows are lines).
+    * ``"hirise_tdi"``: a HiRISE-like line-scan (TDI) 8-bit frame of a surface with texture down to the
+      pixel scale, 1-2 DN of noise (effective gain 40-200 e-/DN), column gain striping along the scan
+      (rows are lines).
 
     Returns ``(frame_e, info)``; ``info`` has ``gain``, ``read_noise_e``, ``kind``, ``chain`` (the
     post-injection read-out function) and ``saturation_e`` (the top of the DN range, in electrons).
@@ -520,10 +521,13 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
                      np.exp(rng.uniform(np.log(2e3), np.log(3e5), n_stars)), np.full(n_stars, 1.1))
             expected = expected + stars
     elif kind == "hirise_tdi":
-        gain, rn = 25.0, 40.0
-        tex = surface_texture((ny, nx), rng, beta=float(rng.uniform(2.8, 3.6)), smooth_px=float(rng.uniform(1.0, 2.0)))
-        lo = rng.uniform(20.0, 90.0)
-        level_dn = lo + rng.uniform(30.0, 140.0) * tex
+        # an 8-bit EDR of a 14-bit TDI line: about 1-2 DN of noise at 60-220 DN (effective gain 40-200 e-/DN),
+        # terrain texture sharp down to the pixel scale
+        gain = float(np.exp(rng.uniform(np.log(40.0), np.log(200.0))))
+        rn = 0.5 * gain
+        tex = surface_texture((ny, nx), rng, beta=float(rng.uniform(2.4, 3.4)), smooth_px=float(rng.uniform(0.6, 1.5)))
+        lo = rng.uniform(40.0, 170.0)
+        level_dn = lo + rng.uniform(5.0, 80.0) * tex
         level_dn *= (1.0 + rng.normal(0.0, 0.01, nx))[None, :]  # TDI column gain striping along the scan
         level_dn += rng.normal(0.0, 0.5, nx)[None, :]
         expected = np.clip(level_dn, 1.0, 250.0) * gain
