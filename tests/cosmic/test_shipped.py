@@ -110,7 +110,8 @@ def test_models_command_lists_both_with_training_data_and_threshold(capsys):
         assert 0 < c["threshold"] < 1 and c["metrics"]["detection_rate"]["0.001"] > 0.4
         assert c["training_data"]["simulated"] and c["training_data"]["real_frames"] == []
     assert cli_run(["cosmic", "models"]) == 0
-    out = capsys.readouterr().out
+    cap = capsys.readouterr()
+    out = cap.out + cap.err  # the rich console writes to stderr
     assert "(default)" in out and "hirise-tdi" in out and "simulated" in out
 
 

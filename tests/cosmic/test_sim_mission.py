@@ -52,7 +52,7 @@ def test_tdi_hits_are_streaks_along_the_scan():
     tall = [(s[0].stop - s[0].start) > (s[1].stop - s[1].start) for s in boxes]
     assert np.mean(tall) > 0.8  # extended along y (the lines), narrow across
     dn = info["chain"](inj.image) / info["gain"]
-    assert dn.max() <= 255 and np.all(dn == np.round(dn))
+    assert dn.max() <= 255 + 1e-3 and np.allclose(dn, np.round(dn), atol=1e-3)
     # the default (area CCD) injection is unchanged by the new keyword
     a = inject_cosmic_rays(base, n_hits=5, seed=9)
     b = inject_cosmic_rays(base, n_hits=5, seed=9, tdi_streak_px=None)
