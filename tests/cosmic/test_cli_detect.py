@@ -42,14 +42,27 @@ def test_detect_lacosmic_product_and_bad_frame_skipped(tmp_path, capsys):
     assert cli_run(["cosmic", "detect", str(tmp_path / "f1.fits"), "--out", str(tmp_path / "out")]) == 2
 
 
-def test_detect_stack_and_unet_need_model(tmp_path, capsys):
+def test_detect_stack_and_unet_default_model(tmp_path, capsys):
     for i in range(3):
         _sim_fits(tmp_path / "", f"s{i}.fits", 10 + i)
     assert cli_run(["cosmic", "detect", str(tmp_path), "--method", "stack", "--out", str(tmp_path / "o")]) == 0
     masks = [read_product(tmp_path / "o" / f"s{i}.cosmic.fits").mask for i in range(3)]
     assert all(m.any() for m in masks) and not np.array_equal(masks[0], masks[1])
-    code = cli_run(["cosmic", "detect", str(tmp_path / "s0.fits"), "--method", "unet", "--out", str(tmp_path)])
-    assert code == 2 and "--model" in capsys.readouterr().err
+    capsys.readouterr()
+    # --method unet without --model: the shipped default, named on the console with its simulated notice
+    code = cli_run(["cosmic", "detect", str(tmp_path / "s0.fits"), "--method", "unet", "--out", str(tmp_path / "u")])
+    err = capsys.readouterr().err
+    assert code == 0 and "shipped model 'ccd-general' (the default)" in err and "simulated" in err
+    p = read_product(tmp_path / "u" / "s0.cosmic.fits")
+    assert p.header["ORBSIMUL"] is True and p.header["MODEL"] == "ccd-general" and p.prob is not None
+    assert "simulated" in " ".join(str(c) for c in p.header.get("COMMENT", []))
+    run = json.loads((tmp_path / "u" / "detect.run.json").read_text())["params"]
+    assert [m["name"] for m in run["models_used"].values()] == ["ccd-general"]
+    # a --model name that does not exist: one line listing the shipped names
+    code = cli_run(["cosmic", "detect", str(tmp_path / "s0.fits"), "--method", "unet", "--model", "nope",
+                    "--out", str(tmp_path / "v")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no model named 'nope'" in err and "ccd-general" in err and "hirise-tdi" in err
 
 
 def test_gmos_cli_gain_default_reported(shared_data, tmp_path, capsys):

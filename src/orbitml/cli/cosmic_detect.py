@@ -29,7 +29,9 @@ def detect(
     instrument: str = typer.Option(None, "--instrument", help="Instrument defaults to use (gmos, saao1m, "
                                    "lasco-c2, lasco-c3, mdis, hirise, generic)."),
     hdu: str = typer.Option(None, "--hdu", help="FITS HDU name or index (default: SCI, else the first image)."),
-    model: Path = typer.Option(None, "--model", help="U-Net weights (.safetensors with .json card); unet only."),
+    model: str = typer.Option(None, "--model", help="U-Net: a shipped model's name (see `orbitml cosmic models`) "
+                              "or a .safetensors path with its .json card; default: the shipped model for the "
+                              "frame's instrument."),
     threshold: float = typer.Option(None, "--threshold", help="U-Net probability threshold (default: card)."),
     engine: str = typer.Option("strips", "--engine", help="U-Net inference: strips (fast, exact) or tiling "
                                "(orbitml.tiling.predict)."),
@@ -50,9 +52,6 @@ def detect(
     specs = frame_list(frames)
     if not specs:
         raise OrbitmlInputError("no frames given")
-    if method is Method.unet and model is None:
-        raise OrbitmlInputError("--method unet needs --model WEIGHTS (train one with `orbitml cosmic train`; "
-                                "no pretrained model can be downloaded)")
     if method is not Method.unet and model is not None:
         raise OrbitmlInputError("--model is only used with --method unet")
     if not overwrite:
@@ -60,14 +59,31 @@ def detect(
         if clash:
             raise OrbitmlInputError(f"{len(clash)} product(s) exist already, e.g. {out / product_name(clash[0])}; "
                                     "pass --overwrite to replace them")
-    net = card = None
-    if method is Method.unet:
+    models: dict[Path, tuple] = {}
+
+    def unet_for(frame):
+        """The (net, card) for this frame; loaded once per model, announced with its notice once."""
         import torch
 
+        from orbitml.cosmic.shipped import resolve_model
         from orbitml.nn.cosmic_unet import load_model
+        from orbitml.nn.weights import simulated_notice
 
-        torch.set_num_threads(2)
-        net, card = load_model(model)
+        path, why = resolve_model(model, frame.instrument)
+        if path not in models:
+            torch.set_num_threads(2)
+            models[path] = load_model(path)
+            card_ = models[path][1]
+            console.print(f"using {why}: {card_.get('name', path.stem)}, threshold {card_.get('threshold', 0.5):.3g}")
+            notice = simulated_notice(card_)
+            if notice:
+                console.print(f"[yellow]note:[/] {notice}")
+        return models[path]
+
+    if method is Method.unet and model is not None:
+        from orbitml.cosmic.shipped import resolve_model
+
+        resolve_model(model)  # a bad name fails before any frame is read
     common = dict(gain=gain, read_noise=read_noise, exptime=exptime, pixel_size_um=pixel_size,
                   saturation_adu=saturation, instrument=instrument, hdu=hdu)
     out.mkdir(parents=True, exist_ok=True)
@@ -89,6 +105,7 @@ def detect(
                 if method is Method.lacosmic:
                     det = detect_lacosmic(frame, sigclip=sigclip, objlim=objlim, background=background)
                 else:
+                    net, card = unet_for(frame)
                     det = detect_unet(frame, net, card, threshold=threshold, background=background,
                                       engine=engine)
             except OrbitmlInputError as exc:
@@ -107,11 +124,51 @@ def detect(
         raise OrbitmlInputError(f"no frame could be processed ({len(skipped)} skipped)")
     params = {"method": method.value, **{k_: v for k_, v in common.items() if v is not None},
               "sigclip": sigclip, "objlim": objlim, "background": background, "k": k,
-              "model": str(model) if model else None, "threshold": threshold, "skipped": skipped}
+              "model": model, "models_used": {str(p): {"name": c.get("name"), "weights_sha256": c.get(
+                  "weights_sha256"), "notice": _notice(c)} for p, (_, c) in models.items()},
+              "threshold": threshold, "skipped": skipped}
     write_run_info(out, "orbitml cosmic detect", params, inputs=[str(s.path) for s in specs],
                    name="detect.run.json")
     console.print(f"wrote {len(written)} product(s) to {out}" + (f"; skipped {len(skipped)} bad frame(s)"
                                                                    if skipped else ""))
+
+
+def _notice(card):
+    from orbitml.nn.weights import simulated_notice
+
+    return simulated_notice(card)
+
+
+def models(as_json: bool = typer.Option(False, "--json", help="Print the model cards as JSON.")) -> None:
+    """List the U-Nets shipped with orbitml: what they were trained on, threshold, validation figures."""
+    import json
+
+    from rich.table import Table
+
+    from orbitml.cosmic.shipped import DEFAULT, model_cards
+
+    cards = model_cards()
+    if as_json:
+        print(json.dumps(cards, indent=2, default=str))
+        return
+    table = Table(title="shipped cosmic-ray models (--method unet --model NAME)")
+    for col in ("name", "used for", "threshold", "val. detection at FPR 1e-4 / 1e-3 / 5e-3", "per kind"):
+        table.add_column(col)
+    for c in cards:
+        m = c.get("metrics", {})
+        rates = " / ".join(f"{v:.3f}" for _, v in sorted(m.get("detection_rate", {}).items(), key=lambda kv:
+                                                          float(kv[0])))
+        per = ", ".join(f"{k} {v['detection_rate']:.2f}" for k, v in m.get("per_kind_at_threshold", {}).items())
+        table.add_row(c.get("name", "?") + (" (default)" if c.get("name") == DEFAULT else ""),
+                      ", ".join(c.get("default_for", [])), f"{c.get('threshold', float('nan')):.3g}", rates, per)
+    console.print(table)
+    for c in cards:
+        td = c.get("training_data", {})
+        console.print(f"{c.get('name')}: trained on {td.get('simulated_description', '?')}; "
+                      f"sha256 {str(c.get('weights_sha256'))[:16]}")
+        n = _notice(c)
+        if n:
+            console.print(f"[yellow]note:[/] {c.get('name')}: {n}")
 
 
 def train(
@@ -133,3 +190,4 @@ def train(
 def register(app: typer.Typer) -> None:
     app.command("detect")(detect)
     app.command("train")(train)
+    app.command("models")(models)

@@ -72,6 +72,32 @@ def block_background(data: np.ndarray, box: int = 32, bad: np.ndarray | None = N
     return (wy @ med.astype(np.float32) @ wx.T).astype(np.float32)
 
 
+def block_noise(data: np.ndarray, box: int = 32, bad: np.ndarray | None = None) -> np.ndarray:
+    """Pixel-noise sigma map: per ``box`` x ``box`` block, 1.4826 MAD of horizontal neighbour differences
+    over sqrt(2) (insensitive to smooth structure and to the few pixels a hit covers), 3x3 median over
+    blocks, bilinear interpolation back to full resolution; floored at 1% of its median and at 1e-3."""
+    data = np.asarray(data, dtype=np.float32)
+    ny, nx = data.shape
+    box = int(max(4, min(box, ny, nx)))
+    box -= box % 2
+    by, bx = -(-ny // box), -(-nx // box)
+    d = np.abs(np.diff(np.pad(data, ((0, by * box - ny), (0, bx * box - nx + 1)), mode="symmetric"), axis=1))
+    if bad is not None and bad.any():
+        b = np.pad(bad, ((0, by * box - ny), (0, bx * box - nx + 1)), mode="symmetric")
+        d = np.where(b[:, 1:] | b[:, :-1], np.nan, d)
+    blocks = d.reshape(by, box, bx, box).transpose(0, 2, 1, 3).reshape(by, bx, box * box)
+    sig = np.nanmedian(blocks, axis=-1) * np.float32(1.0 / (0.6745 * np.sqrt(2.0)))
+    # |a - b| of two N(0, s^2) pixels has median 0.6745 sqrt(2) s
+    if np.isnan(sig).all():
+        sig = np.ones_like(sig)
+    sig = np.where(np.isnan(sig), np.nanmedian(sig), sig)
+    if by >= 3 and bx >= 3:
+        sig = ndi.median_filter(sig, size=3, mode="nearest")
+    wy, wx = _interp_matrix(ny, box, by), _interp_matrix(nx, box, bx)
+    out = wy @ sig.astype(np.float32) @ wx.T
+    return np.maximum(out, max(0.01 * float(np.median(sig)), 1e-3)).astype(np.float32)
+
+
 def clean_frame(data: np.ndarray, mask: np.ndarray, size: int = 5, max_size: int = 41) -> np.ndarray:
     """Replace masked pixels by the median of the unmasked pixels in a ``size`` x ``size`` window.
 
@@ -174,6 +200,26 @@ def normalise(data_adu: np.ndarray, gain: float, read_noise: float, background: 
     return x
 
 
+NORMALISATIONS = {
+    "snr_asinh": "asinh((e - sky_e) / sqrt(max(sky_e, 0) + read_noise^2) / softening), e = ADU * gain",
+    "noise_asinh": "asinh((DN - sky) / noise / softening), noise = block_noise(DN): measured from the frame, "
+                   "no gain needed",
+}
+
+
+def normalise_noise(data: np.ndarray, background: np.ndarray | None = None, noise: np.ndarray | None = None,
+                    softening: float = 3.0, bad: np.ndarray | None = None) -> np.ndarray:
+    """U-Net input for frames whose gain is unknown or meaningless (8-bit line-scan EDRs, browse images):
+    signal above the sky over the pixel noise *measured* on the frame (:func:`block_noise`), asinh-compressed."""
+    d = np.asarray(data, dtype=np.float32)
+    sky = block_background(d, bad=bad) if background is None else np.asarray(background, np.float32)
+    sig = block_noise(d, bad=bad) if noise is None else np.asarray(noise, np.float32)
+    x = np.arcsinh((d - sky) / sig / np.float32(softening)).astype(np.float32)
+    if bad is not None and bad.any():
+        x[bad] = 0.0
+    return x
+
+
 def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = None, background="auto",
                 clean: bool = True, engine: str = "strips") -> Detection:
     """Probability map from a trained :class:`~orbitml.nn.cosmic_unet.CosmicUNet`; mask = prob >= threshold.
@@ -183,14 +229,30 @@ def detect_unet(frame: Frame, model, card: dict, *, threshold: float | None = No
     from orbitml.nn.cosmic_unet import predict_prob
 
     norm = card.get("normalisation", {})
-    if norm.get("kind", "snr_asinh") != "snr_asinh":
-        raise OrbitmlInputError(f"model card normalisation {norm.get('kind')!r} is not supported")
+    kind = norm.get("kind", "snr_asinh")
+    if kind not in NORMALISATIONS:
+        raise OrbitmlInputError(f"model card normalisation {kind!r} is not supported (known: "
+                                f"{', '.join(NORMALISATIONS)})")
     bkg = _background(frame, background)
-    x = normalise(frame.data, frame.gain, frame.read_noise, bkg, softening=float(norm.get("softening", 3.0)),
-                  bad=frame.bad)
+    soft = float(norm.get("softening", 3.0))
+    # a nominal gain (browse images) says nothing about the noise: measure it on the frame instead, the
+    # same quantity the gain-based model estimates (for a frame whose gain is right both agree)
+    measured = kind == "noise_asinh" or frame.sources.get("gain") == "nominal"
+    if measured:
+        x = normalise_noise(frame.data, bkg, softening=soft, bad=frame.bad)
+    else:
+        x = normalise(frame.data, frame.gain, frame.read_noise, bkg, softening=soft, bad=frame.bad)
     prob = predict_prob(model, x, engine=engine)
     thr = float(card.get("threshold", 0.5) if threshold is None else threshold)
     mask = (prob >= thr) & ~frame.bad
     out = clean_frame(frame.data, mask) if clean else frame.data
-    return Detection(mask=mask, clean=out, method="unet", prob=prob.astype(np.float32),
-                     params={"threshold": thr, "model": card.get("name", "cosmic_unet")})
+    from orbitml.nn.weights import simulated_notice
+
+    params = {"threshold": thr, "model": card.get("name", "cosmic_unet"),
+              "noisesrc": "measured" if measured else "gain"}
+    if card.get("weights_sha256"):
+        params["modelsha"] = str(card["weights_sha256"])[:16]
+    notice = simulated_notice(card)
+    if notice:
+        params["notice"] = notice
+    return Detection(mask=mask, clean=out, method="unet", prob=prob.astype(np.float32), params=params)

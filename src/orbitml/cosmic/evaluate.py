@@ -118,3 +118,176 @@ def false_regions_outside(mask, boxes: Sequence[tuple[slice, slice]]) -> tuple[i
         hit.append(bool(np.any(lab[rs, cs] > 0)))
     touching = np.unique(lab[inside & (lab > 0)])
     return int(n - touching.size), hit
+
+
+# ------------------------------------------------------------------- bounding-box annotations (Pascal VOC)
+#
+# Rule (stated in every output): annotated boxes are read from Pascal VOC XML (1-based, inclusive pixel
+# coordinates, as VOC writes them).  Predicted boxes are the bounding boxes of the detector's hit regions:
+# 8-connected regions of the mask after bridging 1-pixel gaps (so a track broken by one pixel is one hit).
+# A predicted box matches an annotated one when their intersection over union, on pixel-inclusive areas, is
+# at least ``iou`` (default 0.3: hits are a few pixels across, where a one-pixel shift already costs ~0.3);
+# matching is one-to-one, greedy by decreasing IoU.  Box recall = matched annotated boxes / annotated boxes;
+# box precision = matched predicted boxes / predicted boxes.
+
+BOX_RULE = ("IoU >= {iou:g} between an annotated box (Pascal VOC, 1-based inclusive) and the bounding box "
+            "of a detected region (8-connected, 1-px gaps bridged); one-to-one, greedy by IoU")
+
+
+def read_voc(path) -> dict:
+    """``{"filename", "width", "height", "boxes": [(x0, y0, x1, y1, label), ...]}`` from a VOC XML file,
+    boxes 0-based inclusive.  A malformed file is an :class:`OrbitmlInputError` naming it."""
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    from orbitml.errors import OrbitmlInputError
+
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except FileNotFoundError:
+        raise OrbitmlInputError("no such file", path) from None
+    except (ET.ParseError, OSError) as exc:
+        raise OrbitmlInputError(f"not a readable Pascal VOC XML file: {exc}", path) from None
+    if root.tag != "annotation":
+        raise OrbitmlInputError(f"not a Pascal VOC annotation (root element <{root.tag}>, expected "
+                                "<annotation>)", path)
+
+    def num(el, tag):
+        t = el.findtext(tag)
+        try:
+            return float(t)
+        except (TypeError, ValueError):
+            raise OrbitmlInputError(f"<{tag}> is {t!r}, not a number", path) from None
+
+    size = root.find("size")
+    width = int(num(size, "width")) if size is not None and size.findtext("width") else None
+    height = int(num(size, "height")) if size is not None and size.findtext("height") else None
+    boxes = []
+    for i, obj in enumerate(root.iter("object")):
+        bb = obj.find("bndbox")
+        if bb is None:
+            raise OrbitmlInputError(f"object {i + 1} has no <bndbox>", path)
+        x0, y0, x1, y1 = (num(bb, t) for t in ("xmin", "ymin", "xmax", "ymax"))
+        if x1 < x0 or y1 < y0:
+            raise OrbitmlInputError(f"object {i + 1}: xmax/ymax below xmin/ymin", path)
+        boxes.append((int(round(x0)) - 1, int(round(y0)) - 1, int(round(x1)) - 1, int(round(y1)) - 1,
+                      obj.findtext("name") or ""))
+    return {"filename": root.findtext("filename") or "", "width": width, "height": height, "boxes": boxes}
+
+
+def mask_boxes(mask) -> list[tuple[int, int, int, int]]:
+    """Bounding boxes ``(x0, y0, x1, y1)`` (0-based inclusive) of the mask's hit regions (1-px gaps bridged)."""
+    mask = np.asarray(mask, bool)
+    lab, _ = ndi.label(ndi.binary_dilation(mask, structure=EIGHT), structure=EIGHT)
+    lab = np.where(mask, lab, 0)
+    out = []
+    for sl in ndi.find_objects(lab):
+        if sl is not None:
+            out.append((sl[1].start, sl[0].start, sl[1].stop - 1, sl[0].stop - 1))
+    return out
+
+
+def box_iou(a, b) -> float:
+    """IoU of two 0-based inclusive boxes ``(x0, y0, x1, y1, ...)`` on pixel-inclusive areas."""
+    iw = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    ih = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    area = (a[2] - a[0] + 1) * (a[3] - a[1] + 1) + (b[2] - b[0] + 1) * (b[3] - b[1] + 1) - inter
+    return float(inter / area)
+
+
+def box_scores(truth, pred, iou: float = 0.3) -> dict[str, float]:
+    """Box recall and precision of ``pred`` boxes against ``truth`` boxes at the IoU rule (module text)."""
+    pairs = sorted(((box_iou(t, p), i, j) for i, t in enumerate(truth) for j, p in enumerate(pred)),
+                   reverse=True)
+    used_t, used_p = set(), set()
+    for v, i, j in pairs:
+        if v < iou or v <= 0:
+            break
+        if i not in used_t and j not in used_p:
+            used_t.add(i)
+            used_p.add(j)
+    n_t, n_p, m = len(truth), len(pred), len(used_t)
+    return {"n_annotated": n_t, "n_detected": n_p, "n_matched": m,
+            "recall": m / n_t if n_t else float("nan"), "precision": m / n_p if n_p else float("nan")}
+
+
+def find_annotations(inputs) -> list:
+    """VOC XML files named directly or found (not recursively) in folders."""
+    from pathlib import Path
+
+    from orbitml.errors import OrbitmlInputError
+
+    out = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(p.glob("*.xml"))
+            if not found:
+                raise OrbitmlInputError("no *.xml annotation files in this folder", p)
+            out += found
+        elif p.exists():
+            out.append(p)
+        else:
+            raise OrbitmlInputError("no such file or folder", p)
+    return out
+
+
+def evaluate_boxes(products, annotations, iou: float = 0.3, on_error=None) -> tuple[list[dict], dict, list[str]]:
+    """Score detection products against VOC annotations, per frame and in total.
+
+    A product pairs with the annotation whose ``<filename>`` stem (or XML file stem) is the product's frame
+    name.  Returns ``(rows, total, notes)``: one row per scored frame, the pooled totals, and notes on
+    products without annotation and annotations without product.
+    """
+    from pathlib import Path
+
+    from orbitml.cosmic.products import read_product
+    from orbitml.errors import OrbitmlInputError
+
+    def stem(name: str) -> str:
+        n = Path(name).name
+        for suf in (".fits.gz", ".fits", ".fit", ".fts", ".png", ".jpg", ".jpeg", ".img", ".lbl", ".xml"):
+            if n.lower().endswith(suf):
+                return n[: -len(suf)]
+        return Path(n).stem
+
+    ann = {}
+    for a in annotations:
+        voc = read_voc(a)
+        key = stem(voc["filename"]) if voc["filename"] else stem(Path(a).name)
+        ann[key] = (Path(a), voc)
+    rows, notes, seen = [], [], set()
+    for p in products:
+        try:
+            prod = read_product(p)
+        except OrbitmlInputError as exc:
+            if on_error:
+                on_error(exc)
+            notes.append(f"skipped {p}: {exc.reason}")
+            continue
+        if prod.frame not in ann:
+            notes.append(f"{prod.frame}: no annotation (looked for <filename> {prod.frame}.*)")
+            continue
+        seen.add(prod.frame)
+        apath, voc = ann[prod.frame]
+        ny, nx = prod.mask.shape
+        if (voc["width"], voc["height"]) not in ((nx, ny), (None, None)):
+            notes.append(f"{prod.frame}: annotation {apath.name} is for a {voc['width']} x {voc['height']} image, "
+                         f"the product is {nx} x {ny}: not scored")
+            continue
+        truth = [b[:4] for b in voc["boxes"]]
+        s = box_scores(truth, mask_boxes(prod.mask), iou)
+        rows.append({"frame": prod.frame, "annotation": apath.name, **s})
+    for key, (apath, _) in sorted(ann.items()):
+        if key not in seen and not any(n.startswith(f"{key}:") for n in notes):
+            notes.append(f"annotation {apath.name}: no product for frame {key}")
+    tot = {k: sum(r[k] for r in rows) for k in ("n_annotated", "n_detected", "n_matched")}
+    tot["recall"] = tot["n_matched"] / tot["n_annotated"] if tot["n_annotated"] else float("nan")
+    tot["precision"] = tot["n_matched"] / tot["n_detected"] if tot["n_detected"] else float("nan")
+    tot["frames"] = len(rows)
+    tot["rule"] = BOX_RULE.format(iou=iou)
+    return rows, tot, notes

@@ -1,4 +1,5 @@
-"""Read CCD frames for cosmic-ray work: FITS (any HDU), PDS3 EDR images, LASCO FITS; frame lists.
+"""Read CCD frames for cosmic-ray work: FITS (any HDU), PDS3 EDR images, LASCO FITS, PNG/JPEG browse
+images (nominal gain, energies not physical); frame lists.
 
 Every reader returns a :class:`Frame`: the overscan-removed, trimmed data in ADU (float32) plus the
 detector facts detection and rates need (gain, read noise, exposure, time, pixel size, saturation),
@@ -37,7 +38,11 @@ INSTRUMENTS: dict[str, dict[str, Any]] = {
     "generic": {"gain": 1.0, "read_noise": 5.0, "pixel_size_um": 15.0, "saturation_adu": None},
 }
 
-FRAME_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".img", ".lbl")
+BROWSE_SUFFIXES = (".png", ".jpg", ".jpeg")
+FRAME_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".img", ".lbl") + BROWSE_SUFFIXES
+# 8-bit browse images carry no detector facts: this nominal gain (e-/DN) is used unless one is given, and the
+# read noise is measured on the image (the pixel noise, taken as all read noise).  Energies are not physical.
+BROWSE_GAIN = 1.0
 
 _GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN", "GAIN_E")
 _RN_KEYS = ("RDNOISE", "READNOIS", "READNOISE", "RON", "RDNOISE1")
@@ -394,9 +399,15 @@ def read_pds3_frame(path, **overrides) -> Frame:
     inst = identify_instrument(header)
     if inst == "mdis":
         comp = _to_float(mg("MESS:COMP12_8"))
-        if bits == 8 or comp:
-            notes.append("8-bit MDIS image companded from 12 bits on board: detection runs on companded DN, "
-                         "energies are approximate")
+        if (bits == 8 or comp) and np.nanmax(np.asarray(img, np.float64)) <= 255:
+            from orbitml.simulate.ccd import decompand_sqrt
+
+            img = decompand_sqrt(np.asarray(img))
+            bits = 12
+            if _to_float(missing) is not None and 0 <= _to_float(missing) <= 255:  # the same code, decompanded
+                header["MISSING_CONSTANT"] = float(decompand_sqrt(np.array([_to_float(missing)]))[0])
+            notes.append("8-bit MDIS image companded from 12 bits on board: decompanded to 12-bit DN with a "
+                         "nominal square-root table (not the flight look-up table); energies are approximate")
     start = mg("START_TIME")
     time = None
     if start:
@@ -410,6 +421,59 @@ def read_pds3_frame(path, **overrides) -> Frame:
         if np.issubdtype(img.dtype, np.integer) else None
     return _finish(path, img, header, overscan=False, dtype_sat=dtype_sat, hdu="IMAGE",
                    label=str(header["INSTRUMENT_ID"]), time=time, notes=notes, **overrides)
+
+
+# ------------------------------------------------------------------------------------ browse images
+def read_browse_frame(path, *, gain=None, read_noise=None, instrument=None, **overrides) -> Frame:
+    """An 8-bit (or 16-bit) PNG/JPEG browse image as a frame (colour is averaged to grey).
+
+    No detector facts come with such an image: the gain is :data:`BROWSE_GAIN` unless given, the read noise
+    is measured on the image (robust pixel noise) unless given, and a note says the energies are not physical.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im, dtype=np.float32)
+            elif mode in ("L", "LA"):
+                arr = np.asarray(im.convert("L"), dtype=np.float32)
+            else:
+                arr = np.asarray(im.convert("RGB"), dtype=np.float32).mean(axis=2)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise OrbitmlInputError(f"not a readable PNG/JPEG image: {exc}", path) from None
+    notes = [f"browse image ({mode}): display DN, not calibrated counts -- energies and rates per electron "
+             "are not physical"]
+    if mode not in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "F"):
+        notes.append(f"colour image ({mode}): the mean of its channels is used")
+    from orbitml.simulate.ccd import robust_noise
+
+    header: dict[str, Any] = {"INSTRUME": instrument or ""}
+    g = BROWSE_GAIN if gain is None else gain
+    if gain is None:
+        notes.append(f"no gain for a browse image: using the nominal {BROWSE_GAIN:g} e-/DN (pass --gain to set one)")
+    if read_noise is None:
+        rn = max(robust_noise(arr) * g, 0.1)
+        header["RDNOISE"] = rn
+        notes.append(f"read noise measured on the image: {rn:.3g} e- at the nominal gain")
+    top = 65535.0 if mode.startswith("I") else 255.0
+    fr = _finish(path, arr, header, overscan=False, dtype_sat=top, hdu="IMAGE", label=f"browse {mode}",
+                 time=None, notes=notes, gain=g, read_noise=read_noise, instrument=instrument, **overrides)
+    fr.sources["gain"] = "nominal" if gain is None else "override"
+    if read_noise is None:
+        fr.sources["read_noise"] = "measured"
+    return fr
+
+
+def _is_browse(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff")
 
 
 # ----------------------------------------------------------------------------------------- dispatch
@@ -438,6 +502,10 @@ def read_frame(path, *, hdu=None, gain: float | None = None, read_noise: float |
               saturation_adu=saturation_adu, instrument=instrument, time_override=time)
     if _is_fits(path):
         return read_fits_frame(path, hdu=hdu, overscan=overscan, **kw)
+    if _is_browse(path):
+        return read_browse_frame(path, **kw)
+    if path.suffix.lower() in BROWSE_SUFFIXES:
+        raise OrbitmlInputError("not a PNG/JPEG image: its first bytes are not a PNG or JPEG signature", path)
     if path.suffix.lower() in (".fits", ".fit", ".fts"):
         raise OrbitmlInputError("not a FITS file: it does not start with 'SIMPLE  =' (corrupt?)", path)
     return read_pds3_frame(path, **kw)

@@ -30,7 +30,7 @@ SUFFIX = ".cosmic.fits"
 def product_name(frame_path: str | os.PathLike) -> str:
     """``<frame_stem>.cosmic.fits``; compound suffixes such as ``.fits.gz`` are stripped whole."""
     name = Path(frame_path).name
-    stem = re.sub(r"(\.(fits|fit|fts)(\.gz)?|\.(img|lbl))$", "", name, flags=re.IGNORECASE)
+    stem = re.sub(r"(\.(fits|fit|fts)(\.gz)?|\.(img|lbl|png|jpg|jpeg))$", "", name, flags=re.IGNORECASE)
     return stem + SUFFIX
 
 
@@ -51,7 +51,8 @@ def write_product(frame: Frame, det: Detection, outdir: str | os.PathLike, overw
     hdr["ORBINST"] = (frame.instrument, "orbitml instrument defaults used")
     hdr["DETMETH"] = (det.method, "lacosmic | unet | stack")
     hdr["ORBVER"] = (__version__, "orbitml version")
-    hdr["ORBGAINS"] = ({"header": "header", "override": "override"}.get(frame.sources.get("gain"), "default"),
+    hdr["ORBGAINS"] = ({"header": "header", "override": "override", "nominal": "nominal"}.get(
+                       frame.sources.get("gain"), "default"),
                        "where GAIN came from")
     hdr["ORBRNS"] = (frame.sources.get("read_noise", "default"), "where RDNOISE came from")
     hdr["SRCHDU"] = (frame.hdu[:68], "HDU read from the source")
@@ -60,9 +61,17 @@ def write_product(frame: Frame, det: Detection, outdir: str | os.PathLike, overw
                        "[ADU] saturation in SCI units")
     hdr["NCRPIX"] = (int(det.mask.sum()), "cosmic-ray pixels")
     hdr["NCRREG"] = (det.n_regions, "8-connected cosmic-ray regions")
-    for k, v in {**det.params, **(extra or {})}.items():
+    params = {**det.params, **(extra or {})}
+    notice = params.pop("notice", None)
+    for k, v in params.items():
         if isinstance(v, (int, float, str, bool)) and len(k) <= 8 and k.upper() not in hdr:
             hdr[k.upper()[:8]] = v if not isinstance(v, str) else v[:68]
+    if notice:  # a model trained on simulated data says so in every product
+        import textwrap
+
+        hdr["ORBSIMUL"] = (True, "detector model trained on simulated data")
+        for line in textwrap.wrap(str(notice), 70):
+            hdr.add_comment(line)
     for note in frame.notes:
         hdr.add_history(note[:72])
     return write_product_arrays(path, frame.data, det.clean, det.mask, hdr, prob=det.prob, overwrite=overwrite)

@@ -13,15 +13,24 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import ndimage as ndi
 
-from orbitml.cosmic.detect import block_background, clean_frame, detect_lacosmic, normalise
+from orbitml.cosmic.detect import (
+    NORMALISATIONS,
+    block_background,
+    block_noise,
+    clean_frame,
+    detect_lacosmic,
+    normalise,
+    normalise_noise,
+)
 from orbitml.cosmic.evaluate import FPRS, detection_at_fpr, hit_metrics
 from orbitml.cosmic.ingest import read_frame
 from orbitml.errors import OrbitmlInputError
@@ -33,9 +42,21 @@ class TrainManifest(BaseModel):
     """``orbitml cosmic train MANIFEST``: what to train on and how (YAML, unknown keys rejected)."""
 
     model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, description="model name in its card (default: the file name of out)")
+    description: str = ""
+    instruments: list[str] = Field(default_factory=list, description="instruments the model is meant for "
+                                                                     "(orbitml.cosmic.ingest.INSTRUMENTS keys)")
     frames: list[str] = Field(default_factory=list, description="real frames (paths relative to the manifest)")
     hdu: str | None = None
     simulated: int = Field(4, ge=0, le=1000, description="number of simulated base frames")
+    mission: dict[Literal["mdis12", "mdis8", "lasco", "hirise_tdi"], int] = Field(
+        default_factory=dict, description="simulated space-mission base frames per kind "
+                                          "(orbitml.simulate.ccd.simulate_mission_frame)")
+    tdi_streak_px: tuple[float, float] | None = Field(None, description="line-scan (TDI) hits: streak "
+                                                                       "lengths along the scan, lines")
+    normalisation: Literal["snr_asinh", "noise_asinh"] = "snr_asinh"
+    ignore_saturated: bool = Field(False, description="leave pixels at the top of a simulated frame's DN range "
+                                                      "out of the loss (detection never flags them)")
     sim_shape: tuple[int, int] = (256, 256)
     n_hits: float = Field(4.0, gt=0, description="mean number of hits injected per patch (Poisson)")
     patch: int = Field(64, ge=16, le=1024)
@@ -53,6 +74,20 @@ class TrainManifest(BaseModel):
     seed: int = 0
     out: str = "cosmic_unet"
     threads: int = Field(2, ge=1, le=256)
+
+    @field_validator("mission")
+    @classmethod
+    def _mission(cls, v):
+        if any(not 0 <= int(n) <= 1000 for n in v.values()):
+            raise ValueError("each mission count must be between 0 and 1000")
+        return v
+
+    @field_validator("tdi_streak_px")
+    @classmethod
+    def _streak(cls, v):
+        if v is not None and not 0.5 <= v[0] <= v[1] <= 200:
+            raise ValueError("tdi_streak_px must be (lo, hi) with 0.5 <= lo <= hi <= 200")
+        return v
 
     @field_validator("sim_shape")
     @classmethod
@@ -72,7 +107,7 @@ def load_manifest(path) -> tuple[TrainManifest, Path]:
     base = path.parent
     man.frames = [resolve_path(p, base) for p in man.frames]
     man.out = resolve_path(man.out, base)
-    if man.simulated == 0 and not man.frames:
+    if man.simulated == 0 and not man.frames and not any(man.mission.values()):
         raise OrbitmlInputError("manifest gives no frames and simulated: 0 -- nothing to train on", path)
     return man, path
 
@@ -84,6 +119,10 @@ class BaseImage:
     sky_e: np.ndarray
     read_noise: float
     ignore: np.ndarray  # bool: pixels whose truth is unknown
+    kind: str = "real"
+    chain: Callable[[np.ndarray], np.ndarray] | None = None  # read-out chain applied after injection (e- -> e-)
+    noise_e: np.ndarray | None = None  # pixel-noise map of the read-out base (for noise_asinh)
+    saturation_e: float | None = None  # top of the read-out range (simulated mission frames)
 
 
 def base_from_frame(path, hdu=None) -> BaseImage:
@@ -93,7 +132,8 @@ def base_from_frame(path, hdu=None) -> BaseImage:
     grown = ndi.binary_dilation(det.mask, structure=np.ones((3, 3), bool), iterations=2)
     e = clean_frame(fr.data, grown) * np.float32(fr.gain)
     sky = block_background(e, bad=fr.bad)
-    return BaseImage(str(path), e.astype(np.float32), sky, fr.read_noise, grown | fr.bad)
+    return BaseImage(str(path), e.astype(np.float32), sky, fr.read_noise, grown | fr.bad,
+                     noise_e=block_noise(e, bad=fr.bad))
 
 
 def simulated_bases(n: int, shape, rng: np.random.Generator) -> list[BaseImage]:
@@ -106,29 +146,55 @@ def simulated_bases(n: int, shape, rng: np.random.Generator) -> list[BaseImage]:
         area = shape[0] * shape[1] / 65536.0
         frame, truth = simulate_frame(shape, sky_e=sky, read_noise_e=rn, n_stars=int(rng.integers(5, 40) * area),
                                       hot_columns=int(rng.integers(0, 2)), seed=int(rng.integers(2**31)))
-        out.append(BaseImage(f"simulated[{i}]", frame, block_background(frame), rn, np.zeros(shape, bool)))
+        out.append(BaseImage(f"simulated[{i}]", frame, block_background(frame), rn, np.zeros(shape, bool),
+                             kind="sky", noise_e=block_noise(frame)))
+    return out
+
+
+def mission_bases(counts: dict[str, int], shape, rng: np.random.Generator) -> list[BaseImage]:
+    """Simulated space-mission base frames (:func:`orbitml.simulate.ccd.simulate_mission_frame`)."""
+    from orbitml.simulate.ccd import simulate_mission_frame
+
+    out = []
+    for kind in sorted(counts):
+        for i in range(int(counts[kind])):
+            frame, info = simulate_mission_frame(kind, shape, seed=int(rng.integers(2**31)))
+            read = info["chain"](frame)
+            out.append(BaseImage(f"{kind}[{i}]", frame, block_background(read), info["read_noise_e"],
+                                 np.zeros(shape, bool), kind=kind, chain=info["chain"], noise_e=block_noise(read),
+                                 saturation_e=info["saturation_e"]))
     return out
 
 
 def make_patches(bases: list[BaseImage], n: int, patch: int, n_hits: float, rng: np.random.Generator,
-                 pixel_size_um: float = 15.0, thickness_um: float = 20.0) -> dict[str, np.ndarray]:
-    """``n`` patches: normalised input ``x``, target ``y`` (exact hit mask), loss ``weight``, ``hit_id``."""
+                 pixel_size_um: float = 15.0, thickness_um: float = 20.0, normalisation: str = "snr_asinh",
+                 tdi_streak_px: tuple[float, float] | None = None, ignore_saturated: bool = False
+                 ) -> dict[str, np.ndarray]:
+    """``n`` patches: normalised input ``x``, target ``y`` (exact hit mask), loss ``weight``, ``hit_id``
+    and ``base`` (the index of the base frame each patch was cut from)."""
     from orbitml.simulate.ccd import inject_cosmic_rays
 
     xs = np.empty((n, 1, patch, patch), np.float32)
     ys = np.empty_like(xs)
     ws = np.empty_like(xs)
     ids = np.empty((n, patch, patch), np.int32)
+    which = np.empty(n, np.int32)
     for i in range(n):
-        b = bases[int(rng.integers(len(bases)))]
+        which[i] = int(rng.integers(len(bases)))
+        b = bases[int(which[i])]
         ny, nx = b.e.shape
         if ny < patch or nx < patch:
             raise OrbitmlInputError(f"base frame {b.name} ({ny}x{nx}) is smaller than the patch size {patch}")
         r, c = int(rng.integers(0, ny - patch + 1)), int(rng.integers(0, nx - patch + 1))
         sl = (slice(r, r + patch), slice(c, c + patch))
         inj = inject_cosmic_rays(b.e[sl], n_hits=int(rng.poisson(n_hits)), pixel_size_um=pixel_size_um,
-                                 thickness_um=thickness_um, seed=int(rng.integers(2**31)))
-        x = normalise(inj.image, 1.0, b.read_noise, b.sky_e[sl], softening=SOFTENING)
+                                 thickness_um=thickness_um, seed=int(rng.integers(2**31)),
+                                 tdi_streak_px=tdi_streak_px)
+        img = b.chain(inj.image) if b.chain is not None else inj.image
+        if normalisation == "noise_asinh":
+            x = normalise_noise(img, b.sky_e[sl], b.noise_e[sl], softening=SOFTENING)
+        else:
+            x = normalise(img, 1.0, b.read_noise, b.sky_e[sl], softening=SOFTENING)
         k = int(rng.integers(4))
         flip = bool(rng.integers(2))
 
@@ -138,9 +204,12 @@ def make_patches(bases: list[BaseImage], n: int, patch: int, n_hits: float, rng:
 
         xs[i, 0] = aug(x)
         ys[i, 0] = aug(inj.mask.astype(np.float32))
-        ws[i, 0] = aug((~b.ignore[sl]).astype(np.float32))
+        known = ~b.ignore[sl]
+        if ignore_saturated and b.saturation_e is not None:
+            known = known & (img < np.float32(b.saturation_e) * np.float32(0.9999))
+        ws[i, 0] = aug(known.astype(np.float32))
         ids[i] = aug(inj.hit_id)
-    return {"x": xs, "y": ys, "weight": ws, "hit_id": ids}
+    return {"x": xs, "y": ys, "weight": ws, "hit_id": ids, "base": which}
 
 
 def _loader(d, batch_size, shuffle, seed):
@@ -152,8 +221,10 @@ def _loader(d, batch_size, shuffle, seed):
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=g, num_workers=0)
 
 
-def validate(model, val: dict[str, np.ndarray], target_fpr: float) -> dict[str, Any]:
-    """Pixel detection rates at :data:`FPRS`, the threshold at ``target_fpr`` and hit metrics there."""
+def validate(model, val: dict[str, np.ndarray], target_fpr: float, kinds: list[str] | None = None
+             ) -> dict[str, Any]:
+    """Pixel detection rates at :data:`FPRS`, the threshold at ``target_fpr`` and hit metrics there;
+    with ``kinds`` (the kind of each base frame) also the detection rate at ``target_fpr`` per kind."""
     import torch
 
     model.eval()
@@ -164,9 +235,33 @@ def validate(model, val: dict[str, np.ndarray], target_fpr: float) -> dict[str, 
     rates = detection_at_fpr(prob, truth, sorted({*FPRS, target_fpr}), valid)
     thr = rates[float(target_fpr)]["threshold"]
     hm = hit_metrics(prob >= thr, np.where(valid, val["hit_id"], 0))
-    return {"detection_rate": {f"{k:g}": v["tpr"] for k, v in rates.items()},
-            "threshold": float(thr), "hit_recall": hm["recall"], "hit_precision": hm["precision"],
-            "n_val_patches": int(len(prob))}
+    out = {"detection_rate": {f"{k:g}": v["tpr"] for k, v in rates.items()},
+           "threshold": float(thr), "hit_recall": hm["recall"], "hit_precision": hm["precision"],
+           "n_val_patches": int(len(prob))}
+    if kinds is not None and "base" in val:
+        per = {}
+        kind_of = np.array([kinds[int(i)] for i in val["base"]])
+        for k in sorted(set(kind_of)):
+            sel = kind_of == k
+            pos, neg = truth[sel] & valid[sel], ~truth[sel] & valid[sel]
+            if pos.any() and neg.any():
+                p = prob[sel]
+                per[k] = {"detection_rate": float(np.mean(p[pos] >= thr)), "fpr": float(np.mean(p[neg] >= thr)),
+                          "n_patches": int(sel.sum())}
+        out["per_kind_at_threshold"] = per
+    return out
+
+
+def training_description(man: TrainManifest) -> str:
+    """The sentence the card's simulated notice is made of."""
+    parts = []
+    if man.simulated:
+        parts.append(f"{man.simulated} simulated sky frames")
+    parts += [f"{n} simulated {k} frames" for k, n in sorted(man.mission.items()) if n]
+    if man.frames:
+        parts.append(f"{len(man.frames)} real frame(s) ({', '.join(Path(f).name for f in man.frames)}, "
+                     "their own hits excluded from the loss)")
+    return "simulated cosmic-ray hits (orbitml.simulate.ccd) injected into " + ", ".join(parts)
 
 
 def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
@@ -184,9 +279,13 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
     rng = np.random.default_rng(man.seed)
     bases = [base_from_frame(p, man.hdu) for p in man.frames]
     bases += simulated_bases(man.simulated, man.sim_shape, rng)
-    train_d = make_patches(bases, man.n_patches, man.patch, man.n_hits, rng, man.pixel_size_um, man.thickness_um)
+    bases += mission_bases(man.mission, man.sim_shape, rng)
+    kw = dict(normalisation=man.normalisation, tdi_streak_px=man.tdi_streak_px,
+              ignore_saturated=man.ignore_saturated)
+    train_d = make_patches(bases, man.n_patches, man.patch, man.n_hits, rng, man.pixel_size_um, man.thickness_um,
+                           **kw)
     val_d = make_patches(bases, man.n_val, man.patch, man.n_hits, np.random.default_rng(man.seed + 10_007),
-                         man.pixel_size_um, man.thickness_um)
+                         man.pixel_size_um, man.thickness_um, **kw)
     steps = man.epochs * -(-man.n_patches // man.batch_size)
     L.seed_everything(man.seed, workers=True, verbose=False)
     module = CosmicSegmenter(base=man.base, lr=man.lr, pos_weight=man.pos_weight, max_steps=steps)
@@ -197,15 +296,19 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
         warnings.filterwarnings("ignore", message=".*(LeafSpec|does not have many workers|litlogger).*")
         trainer.fit(module, _loader(train_d, man.batch_size, True, man.seed),
                     _loader(val_d, man.batch_size, False, man.seed))
-    metrics = validate(module.net, val_d, man.target_fpr)
+    metrics = validate(module.net, val_d, man.target_fpr, kinds=[b.kind for b in bases])
     n_ep = max(len(module.train_losses) // max(man.epochs, 1), 1)
     card = {
-        "name": Path(man.out).name, "task": "cosmic-ray pixel segmentation", "orbitml_version": __version__,
-        "normalisation": {"kind": "snr_asinh", "softening": SOFTENING,
-                          "formula": "asinh((e - sky_e) / sqrt(max(sky_e, 0) + read_noise^2) / softening)",
+        "name": man.name or Path(man.out).name, "task": "cosmic-ray pixel segmentation",
+        "description": man.description, "instruments": list(man.instruments), "orbitml_version": __version__,
+        "normalisation": {"kind": man.normalisation, "softening": SOFTENING,
+                          "formula": NORMALISATIONS[man.normalisation],
                           "sky": "block median (32 px) unless the file provides one"},
         "threshold": metrics["threshold"], "target_fpr": man.target_fpr,
-        "training_data": {"real_frames": man.frames, "simulated_frames": man.simulated,
+        "training_data": {"simulated": True, "simulated_description": training_description(man),
+                          "real_frames": [Path(f).name for f in man.frames], "simulated_frames": man.simulated,
+                          "mission_frames": dict(sorted(man.mission.items())),
+                          "tdi_streak_px": list(man.tdi_streak_px) if man.tdi_streak_px else None,
                           "sim_shape": list(man.sim_shape), "patches": man.n_patches, "patch": man.patch,
                           "hits_per_patch": man.n_hits, "pixel_size_um": man.pixel_size_um,
                           "thickness_um": man.thickness_um, "simulator": "orbitml.simulate.ccd"},

@@ -251,6 +251,28 @@ def _track_points(rng, x0, y0, thickness_um, pixel_um, spec):
     return x, y, q, sig_um / pixel_um, geom
 
 
+def _streak_points(rng, x0, y0, thickness_um, pixel_um, spec, streak_px):
+    """A hit in a line-scan (TDI) frame: the deposit is smeared along the scan (+y, the line direction)
+    over ``streak_px`` lines, a bright head followed by a fading tail."""
+    z = int(rng.choice(GCR_Z, p=GCR_FRACTION))
+    cos_t = np.sqrt(rng.uniform(0.25, 1.0))
+    path_um = thickness_um / cos_t
+    mpv = spec["dedx"] * path_um * z**2
+    total = max(float(moyal.rvs(loc=mpv, scale=spec["scale_frac"] * mpv, random_state=rng)), 0.05 * mpv)
+    length = float(rng.uniform(*streak_px))
+    n = int(max(3, np.ceil(length / 0.25)))
+    f = (np.arange(n) + 0.5) / n
+    x = x0 + rng.normal(0.0, 0.1) + np.zeros(n)
+    y = y0 + f * length
+    w = rng.gamma(2.0, 1.0, n) * np.exp(-f * rng.uniform(0.0, 2.5))
+    w[: max(1, n // 8)] += w.sum() * rng.uniform(0.1, 0.6) / max(1, n // 8)  # the head
+    q = total * w / w.sum()
+    sig = np.full(n, rng.uniform(spec["dmin"], spec["dmax"]) / pixel_um)
+    geom = {"theta_deg": float(np.degrees(np.arccos(cos_t))), "path_um": float(path_um), "z": z,
+            "length_px": length, "angle_deg": 90.0, "energy_generated_e": total}
+    return x, y, q, sig, geom
+
+
 def _worm_points(rng, x0, y0, pixel_um, spec):
     lo, hi = np.log(spec["worm_kev"])
     e_kev = float(np.exp(rng.uniform(lo, hi)))
@@ -291,6 +313,7 @@ def inject_cosmic_rays(
     mask_threshold_e: float | None = None,
     saturation_e: float | None = None,
     seed: int | np.random.Generator | None = 0,
+    tdi_streak_px: tuple[float, float] | None = None,
 ) -> CosmicInjection:
     """Add cosmic-ray hits to ``frame_e`` (electrons) and return the image, exact masks and hit table.
 
@@ -299,6 +322,8 @@ def inject_cosmic_rays(
     hits/cm^2/s, in low Earth orbit about 1-2).  Entry points are uniform over the frame; a track that
     leaves the frame is cut at its edge.  Non-finite pixels of the input stay non-finite and carry
     no hits.  See the module docstring for the physics; ``saturation_e`` clips the result.
+    ``tdi_streak_px=(lo, hi)``: a line-scan (TDI) detector; every hit is a streak along the scan (+y) of
+    uniform length in ``[lo, hi]`` lines, kind ``"streak"`` (no worms, no oblique tracks).
     """
     frame = np.asarray(frame_e, dtype=np.float64)
     if frame.ndim != 2:
@@ -322,7 +347,10 @@ def inject_cosmic_rays(
     rows = []
     for k in range(1, int(n_hits) + 1):
         x0, y0 = rng.uniform(-0.5, nx - 0.5), rng.uniform(-0.5, ny - 0.5)
-        if rng.random() < worm_fraction:
+        if tdi_streak_px is not None:
+            x, y, q, sig, geom = _streak_points(rng, x0, y0, thickness_um, pixel_size_um, spec, tdi_streak_px)
+            kind = "streak"
+        elif rng.random() < worm_fraction:
             x, y, q, sig, geom = _worm_points(rng, x0, y0, pixel_size_um, spec)
             kind = "worm"
         else:
@@ -365,3 +393,147 @@ def inject_cosmic_rays(
               "spot_max_px": spot_max_px, "mask_threshold_e": float(thr)}
     return CosmicInjection(image=image.astype(np.float32), mask=mask, hit_id=hit_id, hits=hits,
                            charge=charge.astype(np.float32), threshold_e=float(thr), params=params)
+
+
+# --------------------------------------------------------------------------- space-mission frames
+# Additive: frames shaped like what MESSENGER MDIS, SOHO LASCO and MRO HiRISE see.  All nominal, stated
+# in the signatures; none of them reproduces a flight calibration.
+
+MISSION_KINDS = ("sky", "mdis12", "mdis8", "lasco", "hirise_tdi")
+
+
+def compand_sqrt(dn: np.ndarray, bits_in: int = 12, bits_out: int = 8) -> np.ndarray:
+    """Square-root companding of ``bits_in``-bit DN to ``bits_out``-bit codes (a nominal table shaped like
+    the on-board 12->8-bit look-up tables of MDIS; not a flight table)."""
+    top_in, top_out = float(2 ** bits_in - 1), float(2 ** bits_out - 1)
+    x = np.clip(np.asarray(dn, np.float64), 0.0, top_in)
+    return np.round(top_out * np.sqrt(x / top_in)).astype(np.uint8 if bits_out <= 8 else np.uint16)
+
+
+def decompand_sqrt(code: np.ndarray, bits_in: int = 12, bits_out: int = 8) -> np.ndarray:
+    """Inverse of :func:`compand_sqrt`: the DN at the centre of each code's bin (float32)."""
+    top_in, top_out = float(2 ** bits_in - 1), float(2 ** bits_out - 1)
+    c = np.asarray(code, np.float64)
+    lo = top_in * (np.clip(c - 0.5, 0.0, None) / top_out) ** 2
+    hi = top_in * (np.clip(c + 0.5, None, top_out) / top_out) ** 2
+    return (0.5 * (lo + hi)).astype(np.float32)
+
+
+def surface_texture(shape: tuple[int, int], rng: np.random.Generator, beta: float = 3.2,
+                    smooth_px: float = 1.2) -> np.ndarray:
+    """Fractal (power-law ``k^-beta``) texture, smoothed to a ``smooth_px`` PSF, scaled to [0, 1]."""
+    ny, nx = int(shape[0]), int(shape[1])
+    ky = np.fft.fftfreq(ny)[:, None]
+    kx = np.fft.rfftfreq(nx)[None, :]
+    k = np.hypot(ky, kx)
+    k[0, 0] = 1.0
+    amp = k ** (-beta / 2.0) * np.exp(-2.0 * (np.pi * smooth_px * k) ** 2)
+    amp[0, 0] = 0.0
+    spec = amp * (rng.normal(size=amp.shape) + 1j * rng.normal(size=amp.shape))
+    t = np.fft.irfft2(spec, s=(ny, nx))
+    lo, hi = np.percentile(t, [0.5, 99.5])
+    return np.clip((t - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+
+
+def _quantise(e: np.ndarray, gain: float, top_dn: float) -> np.ndarray:
+    """Electrons -> integer DN (rounded, clipped to [0, top_dn]) -> electrons."""
+    return (np.clip(np.round(e / gain), 0.0, top_dn) * gain).astype(np.float32)
+
+
+def mission_chain(kind: str, gain: float):
+    """The read-out chain applied *after* hits are injected: ``f(frame_e) -> frame_e`` (DN quantisation,
+    12-bit clipping, 12->8-bit companding and the reader's decompanding for ``mdis8``)."""
+    if kind in ("sky", "mdis12", "lasco"):
+        top = 16383.0 if kind == "lasco" else 4095.0 if kind == "mdis12" else 65535.0
+        return lambda e: _quantise(e, gain, top)
+    if kind == "mdis8":
+        def chain(e):
+            dn = np.clip(np.round(e / gain), 0.0, 4095.0)
+            return (decompand_sqrt(compand_sqrt(dn)) * gain).astype(np.float32)
+        return chain
+    if kind == "hirise_tdi":
+        return lambda e: _quantise(e, gain, 255.0)
+    raise ValueError(f"unknown mission kind {kind!r}; known: {', '.join(MISSION_KINDS)}")
+
+
+def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.random.Generator | None = 0,
+                           ) -> tuple[np.ndarray, dict]:
+    """A frame in electrons *before* the read-out chain, and its facts.
+
+    ``kind``:
+
+    * ``"mdis12"`` / ``"mdis8"``: a MESSENGER-MDIS-like view of a cratered surface (fractal texture at the
+      PSF scale, mean brightness 300-2500 DN with 30-120% contrast, at a nominal 22 e-/DN, read noise
+      20 e-), with a planetary limb against dark space in half of the frames; ``mdis8`` is then companded to 8 bits (see
+      :func:`mission_chain`).
+    * ``"lasco"``: a SOHO-LASCO-C2-like coronagraph frame: occulter disk, radial falloff ``r^-3`` with
+      streamers, the occulter pylon, outer vignetting and a few stars; 20 e-/DN, 14-bit.
+    * ``"hirise_tdi"``: a HiRISE-like line-scan (TDI) 8-bit frame of a surface with texture down to the
+      pixel scale, 1-2 DN of noise (effective gain 40-200 e-/DN), column gain striping along the scan
+      (rows are lines).
+
+    Returns ``(frame_e, info)``; ``info`` has ``gain``, ``read_noise_e``, ``kind``, ``chain`` (the
+    post-injection read-out function) and ``saturation_e`` (the top of the DN range, in electrons).
+    Inject hits (for ``hirise_tdi`` with ``tdi_streak_px``) into ``frame_e`` and pass the result through
+    ``info["chain"]``.
+    """
+    rng = np.random.default_rng(seed)
+    ny, nx = int(shape[0]), int(shape[1])
+    if kind in ("mdis12", "mdis8"):
+        gain, rn = 22.0, 20.0
+        tex = surface_texture((ny, nx), rng, beta=float(rng.uniform(2.6, 3.6)), smooth_px=float(rng.uniform(0.8, 1.6)))
+        mean = float(np.exp(rng.uniform(np.log(300.0), np.log(2500.0))))
+        level_dn = mean * (1.0 + float(rng.uniform(0.3, 1.2)) * (tex - 0.5))
+        if rng.random() < 0.5:  # a limb: the planet's edge against dark space
+            yy, xx = np.mgrid[0:ny, 0:nx]
+            r = float(rng.uniform(1.0, 3.0)) * max(ny, nx)
+            ang = rng.uniform(0, 2 * np.pi)
+            cx, cy = nx / 2 + (r - rng.uniform(0.1, 0.5) * nx) * np.cos(ang), ny / 2 + (r - rng.uniform(
+                0.1, 0.5) * ny) * np.sin(ang)
+            d = r - np.hypot(xx - cx, yy - cy)
+            level_dn = level_dn * 0.5 * (1.0 + erf(d / 1.2)) + 2.0
+        expected = level_dn * gain
+    elif kind == "lasco":
+        gain, rn = 20.1, 9.0
+        yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+        cx, cy = nx / 2 + rng.uniform(-0.05, 0.05) * nx, ny / 2 + rng.uniform(-0.05, 0.05) * ny
+        r = np.hypot(xx - cx, yy - cy) + 1e-6
+        r_occ = float(rng.uniform(0.12, 0.22)) * min(ny, nx)
+        th = np.arctan2(yy - cy, xx - cx)
+        streak = np.ones_like(r)
+        for _ in range(int(rng.integers(2, 6))):
+            streak += rng.uniform(0.3, 1.5) * np.exp(-0.5 * (np.angle(np.exp(1j * (th - rng.uniform(
+                -np.pi, np.pi)))) / rng.uniform(0.05, 0.25)) ** 2)
+        b0 = float(np.exp(rng.uniform(np.log(2e3), np.log(2e4))))
+        corona = b0 * (np.maximum(r, r_occ) / r_occ) ** -3.0 * streak
+        corona *= 0.5 * (1.0 + erf((r - r_occ) / 1.5))  # occulter edge
+        pyl = float(rng.uniform(-np.pi, np.pi))
+        across = np.abs((xx - cx) * np.sin(pyl) - (yy - cy) * np.cos(pyl))
+        along = (xx - cx) * np.cos(pyl) + (yy - cy) * np.sin(pyl)
+        corona *= np.where((across < 0.03 * nx) & (along > 0), 0.15, 1.0)  # pylon shadow
+        r_out = 0.48 * min(ny, nx) * float(rng.uniform(0.9, 1.2))
+        corona *= 0.5 * (1.0 - erf((r - r_out) / (0.03 * min(ny, nx))))  # vignetting at the field stop
+        expected = (corona + 40.0) * 1.0
+        n_stars = int(rng.integers(0, 8))
+        if n_stars:
+            stars = np.zeros((ny, nx))
+            _deposit(stars, rng.uniform(0, nx - 1, n_stars), rng.uniform(0, ny - 1, n_stars),
+                     np.exp(rng.uniform(np.log(2e3), np.log(3e5), n_stars)), np.full(n_stars, 1.1))
+            expected = expected + stars
+    elif kind == "hirise_tdi":
+        # an 8-bit EDR of a 14-bit TDI line: about 1-2 DN of noise at 60-220 DN (effective gain 40-200 e-/DN),
+        # terrain texture sharp down to the pixel scale
+        gain = float(np.exp(rng.uniform(np.log(40.0), np.log(200.0))))
+        rn = 0.5 * gain
+        tex = surface_texture((ny, nx), rng, beta=float(rng.uniform(2.4, 3.4)), smooth_px=float(rng.uniform(0.6, 1.5)))
+        lo = rng.uniform(40.0, 170.0)
+        level_dn = lo + rng.uniform(5.0, 80.0) * tex
+        level_dn *= (1.0 + rng.normal(0.0, 0.01, nx))[None, :]  # TDI column gain striping along the scan
+        level_dn += rng.normal(0.0, 0.5, nx)[None, :]
+        expected = np.clip(level_dn, 1.0, 250.0) * gain
+    else:
+        raise ValueError(f"unknown mission kind {kind!r}; known: mdis12, mdis8, lasco, hirise_tdi")
+    frame = rng.poisson(np.maximum(expected, 0.0)).astype(np.float64) + rng.normal(0.0, rn, (ny, nx))
+    top = {"mdis12": 4095.0, "mdis8": 4095.0, "lasco": 16383.0, "hirise_tdi": 255.0}[kind]
+    return frame.astype(np.float32), {"kind": kind, "gain": gain, "read_noise_e": rn,
+                                      "chain": mission_chain(kind, gain), "saturation_e": top * gain}
