@@ -44,3 +44,20 @@ def test_manifest_errors(tmp_path, text, match):
 def test_manifest_missing(tmp_path):
     with pytest.raises(OrbitmlInputError, match="no such manifest"):
         load_manifest(tmp_path / "nope.yaml", M)
+
+
+def test_crism_settings_file_goes_through_the_same_limits(tmp_path, capsys):
+    from orbitml.cli.main import cli_run
+
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for p, c in zip("abcdef", "bcdefg", strict=True):
+        lines.append(f"{c}: &{c} [" + ", ".join([f"*{p}"] * 9) + "]")
+    bomb.write_text("\n".join(lines) + "\n")
+    assert cli_run(["crism", "train", "--simulated", "--config", str(bomb), "--out", str(tmp_path / "m")]) == 2
+    assert "aliases expand" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("bogus: 1\n")
+    assert cli_run(["crism", "train", "--simulated", "--config", str(bad), "--out", str(tmp_path / "m")]) == 2
+    assert "bogus: unknown key" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -31,28 +31,15 @@ RATIO_HELP = ("column (crism_ml's bland-pixel column ratioing; needs detector ge
 
 
 def _settings(config: Path | None, seed: int | None, **over):
-    import yaml
-
     from orbitml.crism.settings import CrismSettings
-    from orbitml.errors import OrbitmlInputError
+    from orbitml.io.manifest import read_yaml_mapping, validate_manifest
 
-    data = {}
-    if config is not None:
-        if not config.is_file():
-            raise OrbitmlInputError("no such settings file", config)
-        try:
-            data = yaml.safe_load(config.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise OrbitmlInputError(f"not valid YAML ({exc})", config) from None
-        if not isinstance(data, dict):
-            raise OrbitmlInputError("settings file must hold a mapping of setting: value", config)
+    # read with limits (alias bombs, size, depth), validated with one line naming every bad key
+    data = read_yaml_mapping(config) if config is not None else {}
     data.update({k: v for k, v in over.items() if v is not None})
     if seed is not None:
         data["seed"] = seed
-    try:
-        return CrismSettings(**data)
-    except Exception as exc:  # pydantic.ValidationError
-        raise OrbitmlInputError(f"invalid settings: {exc}".replace("\n", "; "), config) from None
+    return validate_manifest(data, CrismSettings, config)
 
 
 def _load_model(model: Path):
