@@ -116,3 +116,18 @@ def test_count_and_endmembers_on_real_chip_with_band_selection(tmp_path, capsys)
     lib = read_library(tmp_path / "em" / "endmembers.sli")
     assert len(lib) == 3 and 1000 <= lib.wavelength.min() and lib.wavelength.max() <= 2400
     assert cli_run(["unmix", "count", str(chip), "--bands", "2400-1000"]) == 2
+
+
+def test_count_refuses_a_cube_larger_than_the_memory_limit(tmp_path, capsys, monkeypatch):
+    from orbitml.cli.main import cli_run
+    from orbitml.io import write_scene
+    from orbitml.scene import make_scene
+
+    cube = write_scene(make_scene(np.random.default_rng(0).random((4, 30, 30)).astype(np.float32)),
+                       tmp_path / "c.tif")
+    monkeypatch.setenv("ORBITML_MAX_MEMORY", "20K")
+    assert cli_run(["unmix", "count", str(cube)]) == 2
+    err = capsys.readouterr().err
+    assert "GiB in memory" in err and "ORBITML_MAX_MEMORY" in err and "c.tif" in err
+    monkeypatch.setenv("ORBITML_MAX_MEMORY", "1G")
+    assert cli_run(["unmix", "count", str(cube), "--json"]) == 0

@@ -80,9 +80,15 @@ def _load_pixels(cube: Path, wavelengths: Path | None, max_pixels: int | None, s
     import numpy as np
 
     from orbitml.errors import OrbitmlInputError
+    from orbitml.io.integrity import check_load
     from orbitml.scene import pixels
 
-    scene = _drop_empty_bands(_open(cube, wavelengths).load(), cube)
+    lazy = _open(cube, wavelengths, chunks="auto")
+    nb, h, w = (int(v) for v in lazy.shape)
+    # the pixel matrix in float64 plus the loaded cube: checked before anything is read
+    check_load(nb * h * w * (8 + lazy.dtype.itemsize), f"this {nb} x {h} x {w} cube", cube,
+               "cut a window first (orbitml convert of a subset), or choose fewer bands with --bands/--bin")
+    scene = _drop_empty_bands(lazy.load(), cube)
     scene = _select(scene, cube, bands, bin_size)
     X, index = pixels(scene)
     if X.shape[0] == 0:

@@ -161,3 +161,31 @@ def check_gtiff_blocks(ds, path: Path) -> None:
             if int(off) + int(n) > size:
                 raise OrbitmlInputError(f"GeoTIFF is truncated: band {b} block ({y}, {x}) ends at byte "
                                         f"{int(off) + int(n)}, the file has {size}", path)
+
+
+MEMORY_ENV = "ORBITML_MAX_MEMORY"
+DEFAULT_MAX_MEMORY = 8 * 2**30
+
+
+def parse_size(text: str) -> int:
+    """``"8G"``, ``"512M"``, ``"2e9"`` -> bytes."""
+    t = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    try:
+        return int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise OrbitmlInputError(f"{MEMORY_ENV}={text!r} is not a size such as 8G or 512M") from None
+
+
+def max_memory() -> int:
+    env = os.environ.get(MEMORY_ENV)
+    return parse_size(env) if env else DEFAULT_MAX_MEMORY
+
+
+def check_load(nbytes: int, what: str, path: Path | None = None, how: str = "") -> None:
+    """Refuse to load ``nbytes`` into memory above the limit (``ORBITML_MAX_MEMORY``, default 8 GiB)."""
+    limit = max_memory()
+    if nbytes > limit:
+        raise OrbitmlInputError(f"{what} needs {nbytes / 2**30:.1f} GiB in memory, more than the limit of "
+                                f"{limit / 2**30:.1f} GiB; {how + '; ' if how else ''}or raise the limit with "
+                                f"{MEMORY_ENV}=16G", path)
