@@ -31,20 +31,35 @@ def train_cmd(manifest: Path = typer.Argument(..., help="YAML manifest (see docs
 
 @app.command("map")
 def map_cmd(model: Path = typer.Option(..., "--model", help="model folder or model.safetensors"),
-            scene: Path = typer.Option(..., "--scene", help="scene to map (any format orbitml reads)"),
+            scene: list[Path] = typer.Option(..., "--scene", help="scene to map (any format orbitml reads); "
+                                                                  "repeat for several (out/<scene name>/ each)"),
             out: Path = typer.Option(..., "--out", help="output folder"),
             mask: Path | None = typer.Option(None, "--mask", help="valid-pixel mask (non-zero = map), same grid"),
             threshold: float | None = typer.Option(None, "--threshold", min=0.0, max=1.0,
                                                    help="top probability below which a pixel is Unclassified "
                                                         "(default: the model's)"),
             device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
-            progress: bool = typer.Option(True, "--progress/--no-progress")) -> None:
-    """Map a whole scene: class map (GeoTIFF + ENVI), abundance cube (ENVI), confidence, classified.png."""
-    from orbitml.minmap.run import map_file
+            progress: bool = typer.Option(True, "--progress/--no-progress"),
+            workers: int = typer.Option(1, "--workers", min=1, help="several scenes: local dask worker processes"),
+            scheduler: str | None = typer.Option(None, "--scheduler", help="several scenes: a dask scheduler "
+                                                                         "address (a cluster)")) -> None:
+    """Map whole scenes: class map (GeoTIFF + ENVI), abundance cube (ENVI), confidence, classified.png."""
+    from orbitml.errors import OrbitmlInputError
+    from orbitml.minmap.run import map_file, map_many
 
-    info = map_file(model, scene, out, mask_path=mask, threshold=threshold, device=device, progress=progress,
-                    log=_log)
-    print_json(info)
+    if len(scene) == 1:
+        info = map_file(model, scene[0], out, mask_path=mask, threshold=threshold, device=device,
+                        progress=progress, log=_log)
+        print_json(info)
+        return
+    if mask is not None:
+        raise OrbitmlInputError("--mask goes with one --scene (each scene has its own grid)")
+    results = map_many(model, scene, out, threshold=threshold, device=device, workers=workers,
+                       scheduler=scheduler, log=_log)
+    print_json(results)
+    failed = [r for r in results if "error" in r]
+    if len(failed) == len(results):
+        raise OrbitmlInputError(f"no scene could be mapped ({len(failed)} failed)")
 
 
 @app.command("evaluate")

@@ -60,6 +60,51 @@ def map_file(model_path, scene_path, out, *, mask_path=None, threshold: float | 
     return info
 
 
+def _map_one(model_path, scene_path, out, mask_path, threshold, device) -> dict[str, Any]:
+    """One scene of :func:`map_many` (module level, so dask workers can run it); errors come back as data."""
+    from orbitml.errors import OrbitmlInputError
+
+    try:
+        return map_file(model_path, scene_path, out, mask_path=mask_path, threshold=threshold, device=device,
+                        progress=False, log=lambda *a: None)
+    except OrbitmlInputError as exc:
+        return {"scene": str(scene_path), "error": str(exc)}
+
+
+def map_many(model_path, scene_paths, out, *, threshold: float | None = None, device: str = "cpu",
+             workers: int = 1, scheduler: str | None = None, log=print) -> list[dict[str, Any]]:
+    """Map several scenes, each into ``out/<scene stem>/``; on a dask cluster when ``workers > 1`` or a
+    ``scheduler`` address is given.  A scene that fails is reported and the others finish; a scene
+    whose folder already holds a ``run.json`` is skipped (re-running resumes a batch)."""
+    from pathlib import Path
+
+    out = Path(out)
+    stems = [Path(p).stem for p in scene_paths]
+    if len(set(stems)) != len(stems):
+        raise OrbitmlInputError("two scenes share a file name; their products would collide", out)
+    todo, results = [], []
+    for p, stem in zip(scene_paths, stems, strict=True):
+        if (out / stem / "run.json").exists():
+            log(f"{stem}: already mapped, skipped")
+            results.append({"scene": str(p), "skipped": True})
+        else:
+            todo.append((str(p), str(out / stem)))
+    if workers > 1 or scheduler:
+        from orbitml.tiling import dask_client
+
+        with dask_client(workers=None if scheduler else workers, scheduler=scheduler) as client:
+            futs = [client.submit(_map_one, str(model_path), p, o, None, threshold, device, pure=False)
+                    for p, o in todo]
+            done = client.gather(futs)
+    else:
+        done = [_map_one(str(model_path), p, o, None, threshold, device) for p, o in todo]
+    for (p, _), info in zip(todo, done, strict=True):
+        log(f"{Path(p).stem}: " + (f"failed: {info['error']}" if "error" in info else
+                                   f"mapped ({info['pixels_per_second']:.0f} px/s)"))
+        results.append(info)
+    return results
+
+
 def evaluate_file(model_path, scene_path, truth_paths: list[str], *, mask_path=None, threshold: float | None = None,
                   out: str | os.PathLike | None = None, device: str = "cpu", log=print) -> dict[str, Any]:
     """``orbitml minmap evaluate``: network and FCLS class-mean metrics; JSON + HTML in ``out`` if given."""
