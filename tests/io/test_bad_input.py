@@ -184,3 +184,17 @@ def test_convert_onto_a_folder_leaves_nothing(tmp_path, capsys):
     (tmp_path / "out.img").mkdir()
     _fails(capsys, ["convert", str(img), str(tmp_path / "out.img"), "--overwrite"], "existing folder")
     assert not (tmp_path / "out.hdr").exists()
+
+
+def test_cosmic_reads_pds3_through_the_checked_reader(tmp_path, capsys):
+    from orbitml.cosmic.ingest import read_pds3_frame
+
+    (tmp_path / "outside.raw").write_bytes(bytes(16))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    with pytest.raises(Exception, match="outside its own folder"):
+        read_pds3_frame(_pds3(sub, '"../outside.raw"'))
+    with pytest.raises(Exception, match="not a valid image dimension"):
+        read_pds3_frame(_pds3(tmp_path, '"img.raw"', lines=-4))
+    fr = read_pds3_frame(_pds3(tmp_path, '"img.raw"'))
+    assert fr.data.shape == (4, 4) and float(fr.data[3, 3]) == 15.0

@@ -358,19 +358,14 @@ def _finish(path, raw, header, *, overscan, dtype_sat, hdu, label, time, extras=
 def read_pds3_frame(path, **overrides) -> Frame:
     """A PDS3 EDR image (attached or detached label) through pdr: MDIS 8/12-bit, HiRISE EDR, ..."""
     path = Path(path)
-    try:
-        import pdr
+    from orbitml.io import open_scene
+    from orbitml.io.pds3 import find_label, read_label
 
-        prod = pdr.read(str(path))
-        if "IMAGE" not in prod.keys():
-            raise OrbitmlInputError(f"PDS3 product has no IMAGE object (objects: {', '.join(prod.keys())})", path)
-        img = np.asarray(prod["IMAGE"])
-        meta = prod.metadata
-    except OrbitmlInputError:
-        raise
-    except Exception as exc:
-        raise OrbitmlInputError(f"not a readable PDS3 image product: {exc}", path) from None
-    img = _as_2d(img, path, "IMAGE")
+    # pixels through orbitml.io: the label is checked against the file (size, dimensions, sample type) and
+    # may not point outside its folder; pdr reads the label's keywords
+    meta = read_label(find_label(path))
+    cube = np.asarray(open_scene(path).values)
+    img = _as_2d(cube[0] if cube.shape[0] == 1 else cube, path, "IMAGE")
 
     def mg(key):
         try:
