@@ -57,16 +57,7 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int, with_p
     fn = Pan2SpecPredictor(net, "image", [{"mean": 0.2, "std": 0.06}]).eval()
     inside = [0.0]
 
-    class Timed(torch.nn.Module):
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, x):
-            t0 = time.perf_counter()
-            y = self.m(x)
-            inside[0] += time.perf_counter() - t0
-            return y
+    Timed = _timed_class(torch, inside)
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
@@ -79,18 +70,8 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int, with_p
     if with_product:
         from orbitml.pan2spec.predict import Model, predict_ctx
 
-        class TimedNet(torch.nn.Module):
+        class TimedNet(_timed_class(torch, inside)):  # predict_ctx reads the network's task and bands
             task, n_bands = net.task, net.n_bands
-
-            def __init__(self, m):
-                super().__init__()
-                self.m = m
-
-            def forward(self, x):
-                t0 = time.perf_counter()
-                y = self.m(x)
-                inside[0] += time.perf_counter() - t0
-                return y
 
         card = {"bands_nm": [592.0, 533.0, 442.0], "task": "regression", "in_channels": 1, "patch_size": tile,
                 "normalisation": {"mode": "image", "output_units": "image-wise z-score", "input_stats": None,
@@ -109,6 +90,23 @@ def _child(height: int, length: int, tile: int, batch: int, threads: int, with_p
     return {"height": height, "length": length, "mpx": height * length / 1e6, "wall_s": wall,
             "model_s": model_s, "mpx_per_s": height * length / 1e6 / wall, "overhead": wall / model_s - 1,
             "peak_rss_mb": rss / 1024, "rss_before_predict_mb": rss0 / 1024, "product": product}
+
+
+def _timed_class(torch, inside: list[float]):
+    """A module wrapper that adds the seconds spent inside the wrapped network's forward to ``inside[0]``."""
+
+    class Timed(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            t0 = time.perf_counter()
+            y = self.m(x)
+            inside[0] += time.perf_counter() - t0
+            return y
+
+    return Timed
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ def test_model_card_records_chunking_and_simulated_training(ice_models):
     assert j["n_parameters"] > 0 and j["architecture"] == "ice_xception"
     paper = json.loads(open(f"{ice_models['paper'][0]}.json").read())
     assert paper["chunking"]["overlap"] == 0 and paper["chunking"]["anomaly"]["enabled"] is False
-    assert (path.rsplit("/", 1)[0] + "/ice_improved_training/training_log.csv")
+    assert (Path(path).parent / "ice_improved_training" / "training_log.csv").exists()
 
 
 def test_scan_products_resume_and_bad_image_in_a_batch(ice_data, ice_models, tmp_path, capsys):

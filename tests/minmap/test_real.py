@@ -56,7 +56,8 @@ def test_usgs_groups_map_the_aviris_ng_chip(tmp_path):
     wl = np.array(card["bands"]["wavelength_nm"])
     assert wl.min() >= 400 and wl.max() <= 2450 and not ((wl > 1340) & (wl < 1450)).any()
     # 100 pixels for ~370 bands: the count falls back to the library spectra, and says so
-    assert "library" in card["projection"]["rule"] or "number of classes" in card["projection"]["rule"]
+    assert card["projection"]["source"].startswith("augmented library spectra")
+    assert "library spectra" in card["projection"]["rule"]
     info = map_file(model, card["training_data"]["scene_for_projection"],
                     tmp_path / "map", log=lambda *_: None)
     assert info["notice"] is None and sum(info["class_counts"].values()) == 100

@@ -167,7 +167,8 @@ def library_abundances(cube: Path, library_file: Path, *, method: str, lam, clas
         raise OrbitmlInputError("no valid pixel in the cube", cube)
     S = sp.csc_array((np.concatenate(vals), (np.concatenate(rows_i), np.concatenate(cols_i))),
                      shape=(h * w, Es.shape[0]))
-    amax = S.max(axis=0).toarray().ravel() if hasattr(S.max(axis=0), "toarray") else np.asarray(S.max(axis=0))
+    m = S.max(axis=0)
+    amax = m.toarray().ravel() if hasattr(m, "toarray") else np.asarray(m).ravel()
     total = np.asarray(S.sum(axis=0)).ravel()
     used = np.flatnonzero(amax >= max(min_abundance, 1e-12))
     order = used[np.argsort(-total[used], kind="stable")]

@@ -170,23 +170,24 @@ def _quiet_warnings() -> None:
     warnings.formatwarning = lambda message, category, *a, **k: f"orbitml: warning: {message}\n"
 
 
+def _exit_code(code: int) -> int:
+    """Typer turns Ctrl-C into Exit(130), which click returns (or raises) without a word: say it."""
+    if code == 130:
+        print("orbitml: interrupted", file=sys.stderr)
+    return code
+
+
 def cli_run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (user errors: one line on stderr, code 2)."""
     _quiet_warnings()
     try:
         rv = _command().main(args=argv, standalone_mode=False, prog_name="orbitml")
-        code = int(rv) if isinstance(rv, int) else 0
-        if code == 130:  # typer turns Ctrl-C into Exit(130), which click returns without a word
-            print("orbitml: interrupted", file=sys.stderr)
-        return code
+        return _exit_code(int(rv) if isinstance(rv, int) else 0)
     except OrbitmlInputError as exc:
         print(f"orbitml: error: {exc}", file=sys.stderr)
         return 2
     except _CLICK_EXIT as exc:
-        code = int(getattr(exc, "exit_code", 0) or 0)
-        if code == 130:  # typer turns Ctrl-C into a silent Exit(130)
-            print("orbitml: interrupted", file=sys.stderr)
-        return code
+        return _exit_code(int(getattr(exc, "exit_code", 0) or 0))
     except (*_CLICK_ABORT, KeyboardInterrupt):
         print("orbitml: interrupted", file=sys.stderr)
         return 130

@@ -26,6 +26,7 @@ and a rerun skips it).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -229,15 +230,29 @@ def _write_chunks(index, prob_by: dict[int, float], out: Path, stem: str, thr: f
         Path(tmp).write_text(json.dumps(doc), encoding="utf-8")
 
 
-def _scan_task(path: str, model_path: str, out_dir: str, batch_size: int, rule: str, threshold,
-               threads: int = 1) -> dict[str, Any]:
-    """One image in a worker process: load the model there (weights from safetensors), scan, summarise."""
-    import torch
-
+@functools.lru_cache(maxsize=2)
+def _cached_model(model_path: str, stamp: tuple):
     from orbitml.ice.train import load_model
 
+    return load_model(model_path)
+
+
+def _worker_model(model_path: str):
+    """The model in a worker process, loaded once per worker (not once per image) while its files are unchanged."""
+    from orbitml.nn.weights import weights_path
+
+    w = weights_path(model_path)
+    st = w.stat() if w.exists() else None
+    return _cached_model(model_path, (st.st_mtime_ns, st.st_size) if st else ())
+
+
+def _scan_task(path: str, model_path: str, out_dir: str, batch_size: int, rule: str, threshold,
+               threads: int = 1) -> dict[str, Any]:
+    """One image in a worker process: the model (weights from safetensors, once per worker), scan, summarise."""
+    import torch
+
     torch.set_num_threads(threads)
-    net, card, settings = load_model(model_path)
+    net, card, settings = _worker_model(str(model_path))
     try:
         return {"status": "done", **scan_image(path, net, card, settings, out_dir, batch_size=batch_size, rule=rule,
                                                threshold=threshold)}

@@ -71,7 +71,7 @@ def check_gdal_path(path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
         for m in re.finditer(r"<(SourceFilename|SourceDataset)([^>]*)>([^<]*)<", text):
             attrs, name = m.group(2), m.group(3).strip()
-            rel = 'relativeToVRT="1"' in attrs.replace(" ", "") or "relativetovrt=\"1\"" in attrs.lower()
+            rel = 'relativetovrt="1"' in attrs.replace(" ", "").lower()
             target = (path.parent / name) if rel else Path(name)
             if name.startswith("/vsi") or "://" in name:
                 raise OrbitmlInputError(f"the VRT reads {name!r}, a network or virtual path; refusing it "

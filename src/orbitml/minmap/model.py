@@ -70,6 +70,8 @@ def choose_dims(Xs: np.ndarray, n_classes: int, cfg: Any, fallback: np.ndarray |
     source = "scene pixels"
     try:
         est = estimate_count(Xs, far=cfg.far, rule="median")
+        if est.hysime is None and fallback is not None:  # too few pixels for the noise regression: HFC only
+            raise OrbitmlInputError(est.notes[0] if est.notes else "only HFC could be computed on the scene")
     except OrbitmlInputError as exc:
         if fallback is None:
             raise

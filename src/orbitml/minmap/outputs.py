@@ -22,29 +22,24 @@ import numpy as np
 
 from orbitml.minmap.mapping import CLASS_NODATA, MapResult
 
-__all__ = ["class_colours", "write_class_tif", "write_products", "class_figure", "staged_folder"]
-
-
-def class_colours(n_classes: int) -> list[tuple[int, int, int]]:
-    """RGB colours (0-255) of Unclassified and the ``n_classes`` classes: the shared class-map palette."""
-    from orbitml.io.classmap import class_colours as shared
-
-    return shared(["Unclassified", *[f"class {i + 1}" for i in range(n_classes)]])
+__all__ = ["write_class_tif", "write_products", "class_figure", "staged_folder"]
 
 
 def class_figure(classes: np.ndarray, names: list[str], title: str = "", notice: str | None = None):
     """Figure of a 0..K class map (255 = nodata, white) with a legend of the classes present."""
     import matplotlib.pyplot as plt
-    from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
+    from orbitml.io.classmap import ClassTable
+
     labels = ["Unclassified", *names]
-    cols = [tuple(c / 255 for c in rgb) for rgb in class_colours(len(names))]
-    cmap = ListedColormap(cols).with_extremes(bad="white")
+    table = ClassTable.from_names(labels)  # the palette of the class-map products
+    cols = [tuple(c / 255 for c in rgb) for rgb in table.colours]
+    cmap, norm = table.matplotlib()
+    cmap = cmap.with_extremes(bad="white")
     shown = np.ma.masked_where(classes == CLASS_NODATA, classes)
     fig, ax = plt.subplots(figsize=(6.5, 5))
-    ax.imshow(shown, cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, len(labels) + 0.5), len(labels)),
-              interpolation="nearest")
+    ax.imshow(shown, cmap=cmap, norm=norm, interpolation="nearest")
     present = sorted(set(np.unique(classes[classes != CLASS_NODATA]).tolist()))
     ax.legend(handles=[Patch(color=cols[i], label=labels[i]) for i in present if i < len(labels)],
               loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
@@ -85,7 +80,7 @@ def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], no
     from orbitml.scene import has_geotransform
 
     geo = has_geotransform(scene)
-    write_class_map(classes, path, ["Unclassified", *names], class_colours(len(names)),
+    write_class_map(classes, path, ["Unclassified", *names],
                     crs=scene.rio.crs if geo else None, transform=scene.rio.transform() if geo else None,
                     invalid=classes == CLASS_NODATA, fmt=fmt, overwrite=True,
                     attrs={"ORBITML_NOTICE": notice} if notice else None)

@@ -60,13 +60,11 @@ def map_file(model_path, scene_path, out, *, mask_path=None, threshold: float | 
     return info
 
 
-def _map_one(model_path, scene_path, out, mask_path, threshold, device) -> dict[str, Any]:
+def _map_one(model_path, scene_path, out, threshold, device) -> dict[str, Any]:
     """One scene of :func:`map_many` (module level, so dask workers can run it); errors come back as data."""
-    from orbitml.errors import OrbitmlInputError
-
     try:
-        return map_file(model_path, scene_path, out, mask_path=mask_path, threshold=threshold, device=device,
-                        progress=False, log=lambda *a: None)
+        return map_file(model_path, scene_path, out, threshold=threshold, device=device, progress=False,
+                        log=lambda *a: None)
     except OrbitmlInputError as exc:
         return {"scene": str(scene_path), "error": str(exc)}
 
@@ -76,8 +74,6 @@ def map_many(model_path, scene_paths, out, *, threshold: float | None = None, de
     """Map several scenes, each into ``out/<scene stem>/``; on a dask cluster when ``workers > 1`` or a
     ``scheduler`` address is given.  A scene that fails is reported and the others finish; a scene
     whose folder already holds a ``run.json`` is skipped (re-running resumes a batch)."""
-    from pathlib import Path
-
     out = Path(out)
     stems = [Path(p).stem for p in scene_paths]
     if len(set(stems)) != len(stems):
@@ -93,11 +89,11 @@ def map_many(model_path, scene_paths, out, *, threshold: float | None = None, de
         from orbitml.tiling import dask_client
 
         with dask_client(workers=None if scheduler else workers, scheduler=scheduler) as client:
-            futs = [client.submit(_map_one, str(model_path), p, o, None, threshold, device, pure=False)
+            futs = [client.submit(_map_one, str(model_path), p, o, threshold, device, pure=False)
                     for p, o in todo]
             done = client.gather(futs)
     else:
-        done = [_map_one(str(model_path), p, o, None, threshold, device) for p, o in todo]
+        done = [_map_one(str(model_path), p, o, threshold, device) for p, o in todo]
     for (p, _), info in zip(todo, done, strict=True):
         log(f"{Path(p).stem}: " + (f"failed: {info['error']}" if "error" in info else
                                    f"mapped ({info['pixels_per_second']:.0f} px/s)"))

@@ -119,14 +119,10 @@ def save_model(model: CosmicUNet, path: str | os.PathLike, card: dict[str, Any],
 def load_model(path: str | os.PathLike) -> tuple[CosmicUNet, dict[str, Any]]:
     """Load weights (safetensors only) and the model card; the card beside the weights wins if present.
 
-    A card that records ``weights_sha256`` must match the weights file, else the file was changed: refused.
+    A card that records ``weights_sha256`` must match the weights file (checked by ``load_weights``).
     """
-    from orbitml.nn.weights import file_digest, load_state_into, load_weights, weights_path
+    from orbitml.nn.weights import load_state_into, load_weights
 
     state, card = load_weights(path, architecture="CosmicUNet")
-    want = card.get("weights_sha256")
-    if want and file_digest(weights_path(path)) != want:
-        raise OrbitmlInputError("weights do not match the digest in their model card (weights_sha256): the file "
-                                "was changed after the card was written; refusing to use it", weights_path(path))
     model = CosmicUNet(base=int(card.get("base", 8)))
     return load_state_into(model, state, path), card

@@ -123,13 +123,10 @@ def _figure(x, truth, pred, conf, valid, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from orbitml.report.figures import stretch_3sigma
+    from orbitml.report.figures import rgb_composite, stretch_3sigma
 
-    def rgb(a):
-        a = np.where(valid, a, np.nan)
-        k = min(3, a.shape[0])
-        img = np.stack([stretch_3sigma(a[i]) for i in range(k)], axis=-1)
-        return np.nan_to_num(np.repeat(img, 3, axis=-1) if k == 1 else img)
+    def rgb(a):  # fewer than 3 bands: grey
+        return rgb_composite(np.where(valid, a, np.nan), [0, 1, 2] if a.shape[0] >= 3 else [0, 0, 0])
 
     fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
     axes[0].imshow(np.nan_to_num(stretch_3sigma(x[0])), cmap="gray")

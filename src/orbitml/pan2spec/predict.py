@@ -233,7 +233,7 @@ def browse_png(tif: Path, png: Path, max_side: int = 2048, overwrite: bool = Tru
     import rasterio
 
     from orbitml.io.atomic import atomic_path
-    from orbitml.report.figures import stretch_3sigma
+    from orbitml.report.figures import rgb_composite
 
     with rasterio.open(tif) as ds:
         k = max(1, int(np.ceil(max(ds.height, ds.width) / max_side)))
@@ -241,10 +241,7 @@ def browse_png(tif: Path, png: Path, max_side: int = 2048, overwrite: bool = Tru
         data = ds.read(list(range(1, shape[0] + 1)), out_shape=shape).astype(np.float64)
         if ds.nodata is not None and np.isfinite(ds.nodata):
             data[data == ds.nodata] = np.nan
-    rgb = np.stack([stretch_3sigma(b) for b in data], axis=-1)
-    if rgb.shape[-1] < 3:
-        rgb = np.repeat(rgb[..., :1], 3, axis=-1)
-    rgb = np.nan_to_num(rgb, nan=0.0)
+    rgb = rgb_composite(data, [0, 1, 2] if data.shape[0] >= 3 else [0, 0, 0])  # fewer than 3 bands: grey
     with atomic_path(png, overwrite=overwrite) as tmp:
         plt.imsave(tmp, rgb, format="png")
     return png

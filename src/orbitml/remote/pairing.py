@@ -95,17 +95,21 @@ def overlap_fraction(crism: Product, ctx: Product) -> float:
     gc, gx = _geometry(crism), _geometry(ctx)
     if gc is None or gx is None:
         return 0.0
-    return _fraction(gc, gx)
+    return _fraction(_projected(gc), gx)
 
 
-def _fraction(gc, gx) -> float:
+def _projected(gc):
+    """The CRISM footprint on the equal-area plane and the reference longitude (once per CRISM product)."""
     ref = _ref_lon(gc)
-    c = _equal_area(_unwrap(gc, ref), ref)
-    x = _equal_area(_unwrap(gx, ref), ref)
+    return _equal_area(_unwrap(gc, ref), ref), ref
+
+
+def _fraction(projected, gx) -> float:
+    c, ref = projected
     a = c.area
     if a <= 0:
         return 0.0
-    return float(min(1.0, c.intersection(x).area / a))
+    return float(min(1.0, c.intersection(_equal_area(_unwrap(gx, ref), ref)).area / a))
 
 
 def pair(crism: Iterable[Product], ctx: Iterable[Product], *, min_overlap: float = 1.0,
@@ -137,14 +141,15 @@ def pair(crism: Iterable[Product], ctx: Iterable[Product], *, min_overlap: float
         if gc is None or tree is None:
             continue
         cand = sorted({owner[j] for j in tree.query(gc)})
+        proj = _projected(gc)
         rows = []
         for i in cand:
-            frac = _fraction(gc, gx[i])
-            if frac + CONTAIN_TOL < min_overlap:
-                continue
             tc, tx = c.time, ctx[i].time
             dt = (tx - tc).total_seconds() if tc is not None and tx is not None else None
             if max_days is not None and (dt is None or abs(dt) > max_days * 86400.0):
+                continue  # the cheap time test before the polygon intersection
+            frac = _fraction(proj, gx[i])
+            if frac + CONTAIN_TOL < min_overlap:
                 continue
             rows.append((dt, frac, ctx[i]))
         rows.sort(key=lambda r: (r[0] is None, abs(r[0]) if r[0] is not None else 0.0, -r[1], r[2].product_id))
