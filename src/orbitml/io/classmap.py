@@ -34,6 +34,7 @@ _PALETTE = [
     (247, 182, 210), (219, 219, 141), (158, 218, 229), (199, 199, 199),
 ]
 UNCLASSIFIED_NAMES = ("unclassified", "none", "no class", "background")
+BLOCK_BYTES = 32 * 1024 * 1024  # rows of codes handled at once by write_class_map
 
 
 def class_colours(names: list[str] | int, unclassified_first: bool = True) -> list[tuple[int, int, int]]:
@@ -101,33 +102,52 @@ def _aux_xml(names) -> str:
 
 def write_class_map(codes: np.ndarray, path: str | os.PathLike, names, colours=None, *, crs=None, transform=None,
                     invalid: np.ndarray | None = None, attrs: dict[str, Any] | None = None, fmt: str | None = None,
-                    overwrite: bool = False) -> Path:
+                    overwrite: bool = False, invalid_code: int | None = None) -> Path:
     """Write a 2-D class map with its colour table and class names; returns the path.
 
     ``codes``: integers ``0..len(names)-1``; pixels where ``invalid`` is true (or codes < 0) become
-    nodata.  ``fmt``: "gtiff" or "envi" (default from the suffix: .tif/.tiff GeoTIFF, else ENVI).
+    nodata, as do codes equal to ``invalid_code``.  ``codes`` may be a memory map: it is read by
+    blocks of rows.  ``fmt``: "gtiff" or "envi" (default from the suffix: .tif/.tiff GeoTIFF, else ENVI).
     ``attrs``: extra tags (GeoTIFF) or description facts (ENVI), e.g. a simulated-data notice.
     """
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
+    from rasterio.windows import Window
 
     from orbitml.io.atomic import atomic_path
 
     table = ClassTable.from_names(names, colours)
     path = Path(path)
-    codes = np.asarray(codes)
+    if not hasattr(codes, "ndim"):
+        codes = np.asarray(codes)
     if codes.ndim != 2:
-        raise OrbitmlInputError(f"a class map is 2-D, got shape {codes.shape}", path)
+        raise OrbitmlInputError(f"a class map is 2-D, got shape {np.shape(codes)}", path)
+    if invalid is not None and np.shape(invalid) != np.shape(codes):
+        raise OrbitmlInputError(f"invalid mask {np.shape(invalid)} differs from the class map {np.shape(codes)}", path)
     n = len(table.names)
     dt, nodata = _dtype_nodata(n)
-    bad = codes < 0
-    if invalid is not None:
-        bad = bad | np.asarray(invalid, bool)
-    if np.any(codes[~bad] >= n):
-        raise OrbitmlInputError(f"class codes up to {int(codes[~bad].max())} but only {n} class names", path)
-    data = np.where(bad, nodata, codes).astype(dt)
+    height, width = codes.shape
+    step = max(1, min(height, BLOCK_BYTES // max(1, width * 8)))
+    spans = [(r0, min(height, r0 + step)) for r0 in range(0, height, step)]
+
+    def block(r0: int, r1: int, check: bool = False) -> np.ndarray:
+        # by blocks of rows: a memory-mapped class map of a large scene is never read whole
+        c = np.asarray(codes[r0:r1])
+        bad = c < 0
+        if invalid is not None:
+            bad = bad | np.asarray(invalid[r0:r1], bool)
+        if invalid_code is not None:
+            bad = bad | (c == invalid_code)
+        if check:
+            return c[~bad].max(initial=0)
+        return np.where(bad, nodata, c).astype(dt)
+
+    for r0, r1 in spans:  # check every code before anything is written
+        top = int(block(r0, r1, check=True))
+        if top >= n:
+            raise OrbitmlInputError(f"class codes up to {top} but only {n} class names", path)
     fmt = fmt or ("gtiff" if path.suffix.lower() in (".tif", ".tiff") else "envi")
-    prof: dict[str, Any] = {"count": 1, "height": data.shape[0], "width": data.shape[1], "dtype": dt.name,
+    prof: dict[str, Any] = {"count": 1, "height": height, "width": width, "dtype": dt.name,
                             "nodata": nodata}
     if transform is not None:
         prof["transform"] = transform
@@ -141,8 +161,11 @@ def write_class_map(codes: np.ndarray, path: str | os.PathLike, names, colours=N
         with atomic_path(path, overwrite=overwrite) as tmp, \
                 rasterio.Env(GDAL_PAM_ENABLED="NO"), warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(tmp, "w", driver="GTiff", compress="deflate", **prof) as ds:
-                ds.write(data, 1)
+            tiled = {"tiled": True, "blockxsize": 256, "blockysize": 256} if min(height, width) >= 256 else {}
+            with rasterio.open(tmp, "w", driver="GTiff", compress="deflate", BIGTIFF="IF_SAFER", **tiled,
+                               **prof) as ds:
+                for r0, r1 in spans:
+                    ds.write(block(r0, r1), 1, window=Window(0, r0, width, r1 - r0))
                 ds.write_colormap(1, {i: (*c, 255) for i, c in enumerate(table.colours)})
                 ds.set_band_description(1, "class")
                 ds.update_tags(**tags)
@@ -157,7 +180,8 @@ def write_class_map(codes: np.ndarray, path: str | os.PathLike, names, colours=N
             warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with rasterio.open(tmp, "w", driver="ENVI", **prof) as ds:
-            ds.write(data, 1)
+            for r0, r1 in spans:
+                ds.write(block(r0, r1), 1, window=Window(0, r0, width, r1 - r0))
         desc = ", ".join(f"{k}={v}" for k, v in (attrs or {}).items())
         lookup = [str(v) for c in table.colours for v in c]
         update_header(tmp.with_suffix(".hdr"), {

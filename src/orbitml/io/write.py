@@ -18,6 +18,7 @@ from orbitml.io.atomic import atomic_path
 from orbitml.io.envi import update_header
 from orbitml.scene import check_scene, has_geotransform, wavelengths
 
+BLOCK_BYTES = 64 * 1024 * 1024  # pixels read and written at once by the writers (blocks of rows)
 _SUFFIX_FORMAT = {".tif": "gtiff", ".tiff": "gtiff", ".img": "envi", ".bsq": "envi", ".dat": "envi", "": "envi"}
 
 
@@ -49,7 +50,7 @@ def _row_blocks(height: int, rows: int):
 def _write_pixels(ds, scene: xr.DataArray, dtype: np.dtype) -> None:
     """Write band-sequential data by blocks of rows (dask scenes are computed one block at a time)."""
     nb, h, w = scene.shape
-    rows = max(1, min(h, (64 * 1024 * 1024) // max(1, nb * w * dtype.itemsize)))
+    rows = max(1, min(h, BLOCK_BYTES // max(1, nb * w * dtype.itemsize)))
     data = scene.data
     for r0, r1 in _row_blocks(h, rows):
         block = np.asarray(data[:, r0:r1, :])

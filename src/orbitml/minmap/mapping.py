@@ -38,6 +38,21 @@ class MapResult:
     abundances: np.ndarray  # (K, H, W) float32, NaN at nodata
     valid: np.ndarray  # (H, W) bool
     rejected: np.ndarray | None = None  # (H, W) bool: outside the libraries (fit angle too large)
+    counts: np.ndarray | None = None  # (K + 1,) pixels per class value 0..K (nodata not counted)
+
+    @property
+    def n_rejected(self) -> int | None:
+        return None if self.rejected is None else int(sum(int(self.rejected[r0:r0 + 4096].sum())
+                                                          for r0 in range(0, self.rejected.shape[0], 4096)))
+
+
+def _alloc(store, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An output array: in memory, or a memory-mapped ``.npy`` file in ``store`` (a scene larger than memory)."""
+    if store is None:
+        return np.empty(shape, dtype)
+    from pathlib import Path
+
+    return np.lib.format.open_memmap(Path(store) / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
 
 
 def check_bands(scene, card: dict, path: Any = None) -> np.ndarray:
@@ -113,8 +128,11 @@ def block_rows(model, width: int, budget_bytes: float = 256e6) -> int:
 
 def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, threshold: float | None = None,
               rows: int | None = None, device: str = "cpu", progress: bool = False, path: Any = None,
-              reject: bool = True) -> MapResult:
+              reject: bool = True, store: Any = None) -> MapResult:
     """Map a scene (see the module docstring); ``rows`` output rows per network pass (default: by memory).
+
+    ``store``: a folder for the outputs as memory-mapped ``.npy`` files, written block by block, so
+    that only one block of rows is ever in memory (the default keeps them in memory).
 
     With ``reject`` and a card holding a ``rejection`` angle, pixels whose spectral angle to their NNLS fit
     by the class-mean library spectra exceeds it (a material the libraries do not hold) are Unclassified
@@ -131,14 +149,15 @@ def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, thres
     cols = reflect_index(np.arange(-h, W + h), W)
     data = scene.data
     nodata = scene.rio.nodata
-    out_c = np.empty((H, W), np.uint8)
-    out_p = np.empty((H, W), np.float32)
-    out_s = np.empty((H, W), np.float32)
-    out_a = np.empty((K, H, W), np.float32)
-    valid_all = np.empty((H, W), bool)
+    out_c = _alloc(store, "classes", (H, W), np.uint8)
+    out_p = _alloc(store, "confidence", (H, W), np.float32)
+    out_s = _alloc(store, "second", (H, W), np.float32)
+    out_a = _alloc(store, "abundances", (K, H, W), np.float32)
+    valid_all = _alloc(store, "valid", (H, W), bool)
+    counts = np.zeros(K + 1, np.int64)
     rej = card.get("rejection") or {}
     max_angle = rej.get("max_angle_deg") if reject else None
-    rejected = np.zeros((H, W), bool) if max_angle is not None else None
+    rejected = _alloc(store, "rejected", (H, W), bool) if max_angle is not None else None
     if max_angle is not None:
         from orbitml.minmap.data import fit_angle
 
@@ -171,8 +190,12 @@ def map_scene(model, card: dict, scene, *, mask: np.ndarray | None = None, thres
                 rejected[r0:r1] = out
             out_c[r0:r1], out_p[r0:r1], out_s[r0:r1], out_a[:, r0:r1] = c, p, s, a
             valid_all[r0:r1] = vb
+            counts += np.bincount(c[vb], minlength=K + 1)[:K + 1]
             bar.advance(task)
-    return MapResult(out_c, out_p, out_s, out_a, valid_all, rejected)
+    for arr in (out_c, out_p, out_s, out_a, valid_all, rejected):
+        if isinstance(arr, np.memmap):
+            arr.flush()
+    return MapResult(out_c, out_p, out_s, out_a, valid_all, rejected, counts)
 
 
 def per_pixel(model, z_full: np.ndarray, pixels_yx: np.ndarray, batch: int = 64, device: str = "cpu"

@@ -73,6 +73,30 @@ class staged_folder:  # noqa: N801 - a context manager used like a function
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+MAX_FIGURE_PX = 2000
+BLOCK_BYTES = 32 * 1024 * 1024  # rows of an output array handed to the writers at once
+
+
+def _lazy(arr: np.ndarray):
+    """A dask view of an output array, so the writers read it by blocks of rows (never whole)."""
+    import dask.array as da
+
+    rows = max(1, min(arr.shape[-2], BLOCK_BYTES // max(1, arr.itemsize * arr.shape[0] * arr.shape[-1])))
+    # wrapped and named: dask copies numpy arrays into chunks up front and hashes them to name them
+    return da.from_array(_Sliced(arr), chunks=(arr.shape[0], rows, arr.shape[-1]), asarray=False,
+                         name=f"minmap-output-{uuid.uuid4().hex}", meta=np.empty((0, 0, 0), arr.dtype))
+
+
+class _Sliced:
+    """An array seen only through slicing (what :func:`dask.array.from_array` reads lazily)."""
+
+    def __init__(self, arr: np.ndarray):
+        self.arr, self.shape, self.dtype, self.ndim = arr, arr.shape, arr.dtype, arr.ndim
+
+    def __getitem__(self, key):
+        return np.asarray(self.arr[key])
+
+
 def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], notice: str | None,
                     fmt: str = "gtiff") -> None:
     """The class map (0 Unclassified, 1..K, 255 nodata) with colour table and names (``orbitml.io.classmap``)."""
@@ -82,7 +106,7 @@ def write_class_tif(path: Path, classes: np.ndarray, scene, names: list[str], no
     geo = has_geotransform(scene)
     write_class_map(classes, path, ["Unclassified", *names],
                     crs=scene.rio.crs if geo else None, transform=scene.rio.transform() if geo else None,
-                    invalid=classes == CLASS_NODATA, fmt=fmt, overwrite=True,
+                    invalid_code=CLASS_NODATA, fmt=fmt, overwrite=True,
                     attrs={"ORBITML_NOTICE": notice} if notice else None)
 
 
@@ -97,21 +121,24 @@ def write_products(res: MapResult, scene, card: dict, out: str | os.PathLike, no
 
     names = list(card["classes"])
     crs, transform = scene.rio.crs, scene.rio.transform()
+    abundances, confidence = _lazy(res.abundances), _lazy(res.confidence[None])
     desc = "{orbitml minmap" + (f"; {notice}" if notice else "") + "}"
     written: dict[str, Path] = {}
     with staged_folder(out) as tmp:
         write_class_tif(tmp / "class_map.tif", res.classes, scene, names, notice)
         write_class_tif(tmp / "class_map.img", res.classes, scene, names, notice, fmt="envi")
-        ab = make_scene(res.abundances, band_names=[f"abundance {n}" for n in names], crs=crs,
+        ab = make_scene(abundances, band_names=[f"abundance {n}" for n in names], crs=crs,
                         transform=transform, nodata=np.nan,
                         attrs={"units": "abundance (0-1)", "instrument": str(scene.attrs.get("instrument", ""))})
         write_scene(ab, tmp / "abundances.img", format="envi", overwrite=True, dtype=np.float32)
         update_header(tmp / "abundances.hdr", {"description": desc})
-        conf = make_scene(res.confidence[None], band_names=["top class probability"], crs=crs,
+        conf = make_scene(confidence, band_names=["top class probability"], crs=crs,
                           transform=transform, nodata=np.nan, attrs={"units": "probability"})
         write_scene(conf, tmp / "confidence.tif", format="gtiff", overwrite=True)
         src = Path(str(scene.attrs.get("source", ""))).name
-        fig = class_figure(res.classes, names, title=f"minmap classes ({src})", notice=notice)
+        step = max(1, -(-max(res.classes.shape) // MAX_FIGURE_PX))  # a decimated view of a large map
+        fig = class_figure(np.asarray(res.classes[::step, ::step]), names, title=f"minmap classes ({src})",
+                           notice=notice)
         fig.savefig(tmp / "classified.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         names_written = [p.name for p in tmp.iterdir()]

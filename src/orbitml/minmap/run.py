@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +45,25 @@ def map_file(model_path, scene_path, out, *, mask_path=None, threshold: float | 
     notice = simulated_notice(card)
     if notice:
         log(f"NOTE: {notice}")
-    t0 = time.perf_counter()
-    res = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, progress=progress,
-                    path=scene_path)
-    secs = time.perf_counter() - t0
-    written = write_products(res, scene, card, out, notice)
-    counts = {name: int((res.classes == i).sum()) for i, name in enumerate(["Unclassified", *card["classes"]])}
+    Path(out).mkdir(parents=True, exist_ok=True)
+    store = Path(out) / f".mapping-{uuid.uuid4().hex[:8]}"  # the outputs on disk while the scene is mapped
+    store.mkdir()
+    try:
+        t0 = time.perf_counter()
+        res = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, progress=progress,
+                        path=scene_path, store=store)
+        secs = time.perf_counter() - t0
+        written = write_products(res, scene, card, out, notice)
+        n_rejected, n_pixels = res.n_rejected, res.classes.size
+        counts = {name: int(res.counts[i]) for i, name in enumerate(["Unclassified", *card["classes"]])}
+        del res  # close the memory maps before their folder goes
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
     info = {"model": str(model_path), "scene": str(scene_path), "mask": None if mask_path is None else str(mask_path),
             "threshold": card.get("threshold") if threshold is None else threshold, "device": dev,
-            "seconds": round(secs, 3), "pixels_per_second": round(res.classes.size / max(secs, 1e-9), 1),
+            "seconds": round(secs, 3), "pixels_per_second": round(n_pixels / max(secs, 1e-9), 1),
             "class_counts": counts,
-            "unclassified_outside_libraries": None if res.rejected is None else int(res.rejected.sum()),
+            "unclassified_outside_libraries": n_rejected,
             "notice": notice, "products": sorted(written)}
     write_run_info(out, "orbitml minmap map", info, seed=card.get("seed"),
                    inputs=[str(model_path), str(scene_path), *([str(mask_path)] if mask_path else [])])
