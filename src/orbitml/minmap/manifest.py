@@ -4,6 +4,7 @@ Example::
 
     scene: scene.img                  # the scene to map (bands, R and the basis come from it)
     mask: valid.tif                   # optional valid-pixel mask (non-zero = use), same grid and CRS
+    labels: {raster: labels.tif, block: 64, val_fraction: 0.25}   # optional labelled scene pixels
     classes:                          # a library file per class (a folder, a .sli, a CSV ...)
       kaolinite: {library: libs/kaolinite.csv}
       alunite:   {library: usgs.sli, pattern: "^Alunite"}   # or one library + a name pattern
@@ -77,6 +78,14 @@ class Patches(_Strict):
     illumination: float = Field(0.3, ge=0, lt=2, description="relative range of the smooth illumination field")
 
 
+class Labels(_Strict):
+    raster: str = Field(description="label raster on the scene's grid: 0 = unlabelled, 1..K the classes in order "
+                                    "(or matched by name through the raster's class table)")
+    block: int = Field(64, ge=4, le=100_000, description="side (pixels) of the blocks held out for validation")
+    val_fraction: float = Field(0.25, gt=0, lt=1, description="share of the labelled pixels held out (by blocks)")
+    max_per_class: int = Field(2000, ge=1, le=1_000_000, description="labelled pixels per class used at most")
+
+
 class Projection(_Strict):
     dims: int | Literal["auto"] = "auto"
     basis: Literal["avca", "pca"] = "avca"
@@ -117,6 +126,7 @@ class Training(_Strict):
 class MinmapManifest(_Strict):
     scene: str
     mask: str | None = None
+    labels: Labels | None = None
     classes: dict[str, ClassSpec] | None = None
     library_dir: str | None = None
     bands: Bands = Field(default_factory=Bands)
@@ -142,6 +152,8 @@ def load(path: str | os.PathLike) -> MinmapManifest:
         raise OrbitmlInputError("give exactly one of `classes` (per-class libraries) or `library_dir`", path)
     man.scene = resolve_path(man.scene, base)
     man.mask = resolve_path(man.mask, base)
+    if man.labels is not None:
+        man.labels.raster = resolve_path(man.labels.raster, base)
     man.out = resolve_path(man.out, base)
     man.library_dir = resolve_path(man.library_dir, base)
     if man.classes is not None:
@@ -150,7 +162,9 @@ def load(path: str | os.PathLike) -> MinmapManifest:
         for spec in man.classes.values():
             spec.library = resolve_path(spec.library, base)
             spec.wavelengths = resolve_path(spec.wavelengths, base)
-    for what, p in (("scene", man.scene), ("mask", man.mask), ("library_dir", man.library_dir)):
+    lab = None if man.labels is None else man.labels.raster
+    for what, p in (("scene", man.scene), ("mask", man.mask), ("library_dir", man.library_dir),
+                    ("label raster", lab)):
         if p is not None and not Path(p).exists():
             raise OrbitmlInputError(f"{what} not found: {p}", path)
     if man.classes is not None:

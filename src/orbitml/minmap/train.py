@@ -93,6 +93,7 @@ class Prepared:
     train: tuple[np.ndarray, np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray, np.ndarray]
     card: dict[str, Any] = field(default_factory=dict)
+    scene_val: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # labelled scene pixels held out
 
 
 def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepared:
@@ -103,6 +104,13 @@ def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepar
     idx, wl, fw, fw_note = scene_bands(scene, man.bands.remove_nm, man.bands.keep_nm, man.scene)
     libs, sources = load_class_libraries(man.classes, man.library_dir)
     names = list(libs)
+    labels = split = None
+    if man.labels is not None:  # checked before any work, like the mask
+        from orbitml.minmap.labels import block_split, read_labels
+
+        labels = read_labels(man.labels.raster, scene, names)
+        split = block_split(labels, man.labels.block, man.labels.val_fraction, man.network.patch // 2,
+                            man.seed + 4, man.labels.max_per_class, man.labels.raster)
     spectra, dropped = resample_classes(libs, wl, fw, sources)
     K = len(names)
     means = np.stack([spectra[n].mean(axis=0) for n in names])
@@ -121,6 +129,34 @@ def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepar
     P = man.network.patch
     tr = synthesise_patches(pools_z, b, man.patches.n_train, P, man.patches, noise, man.seed + 1)
     va = synthesise_patches(pools_z, b, man.patches.n_val, P, man.patches, noise, man.seed + 2)
+    scene_val, label_info = None, None
+    if split is not None:
+        from orbitml.minmap.labels import scene_patches
+
+        s_tr = scene_patches(scene, idx, W, b, split.train, labels, P, mask, K)
+        s_va = scene_patches(scene, idx, W, b, split.val, labels, P, mask, K)
+        if s_tr[1].size == 0 or s_va[1].size == 0:
+            raise OrbitmlInputError("no valid labelled pixel in the training or the validation blocks",
+                                    man.labels.raster)
+        tr = tuple(np.concatenate([a, c]) for a, c in zip(tr, s_tr, strict=True))
+        va = tuple(np.concatenate([a, c]) for a, c in zip(va, s_va, strict=True))
+        scene_val = s_va
+
+        def per_class(y):
+            return {n: int((y == i).sum()) for i, n in enumerate(names)}
+
+        label_info = {"raster": man.labels.raster, "block": man.labels.block,
+                      "val_fraction": man.labels.val_fraction, "max_per_class": man.labels.max_per_class,
+                      "n_blocks": split.n_blocks, "val_blocks": split.val_blocks,
+                      "dropped_near_validation": split.dropped_near_val,
+                      "n_train": per_class(s_tr[1]), "n_val": per_class(s_va[1]),
+                      "split": "whole blocks held out for validation; training pixels whose patch reaches a "
+                               "validation block dropped; abundance loss not applied (no abundance labels)"}
+        log(f"labelled scene pixels: {s_tr[1].size} training, {s_va[1].size} validation "
+            f"({split.val_blocks} of {split.n_blocks} blocks of {man.labels.block} px held out)")
+        missing = [n for n, c in label_info["n_train"].items() if c == 0]
+        if missing:
+            log(f"NOTE: no labelled training pixel for {', '.join(missing)} (libraries only)")
     simulated = bool(man.simulated)
     card = {
         "architecture": ARCHITECTURE,
@@ -146,12 +182,13 @@ def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepar
             "augment": man.augment.model_dump(mode="json"),
             "patches": man.patches.model_dump(mode="json"),
             "scene_for_projection": man.scene,
-            "note": "patches synthesised from augmented library spectra in smooth abundance fields; "
-                    "no labelled scene pixels",
+            "note": "patches synthesised from augmented library spectra in smooth abundance fields"
+                    + ("; plus labelled scene pixels" if label_info else "; no labelled scene pixels"),
+            "scene_labels": label_info,
         },
         "seed": man.seed,
     }
-    return Prepared(man, names, idx, wl, fw, means, W, b, R, tr, va, card)
+    return Prepared(man, names, idx, wl, fw, means, W, b, R, tr, va, card, scene_val)
 
 
 def _loaders(prep: Prepared):
@@ -165,6 +202,18 @@ def _loaders(prep: Prepared):
     bs = prep.man.training.batch_size
     return (DataLoader(ds(prep.train), batch_size=bs, shuffle=True, generator=g, drop_last=len(prep.train[1]) > bs),
             DataLoader(ds(prep.val), batch_size=max(bs, 64)))
+
+
+def _accuracy(net, data, batch: int = 256) -> float:
+    import torch
+
+    X, y, _ = data
+    hits = 0
+    with torch.inference_mode():
+        for s in range(0, y.size, batch):
+            logits, _ab = net(torch.from_numpy(X[s:s + batch]))
+            hits += int((logits[:, :, 0, 0].argmax(1).numpy() == y[s:s + batch]).sum())
+    return hits / max(1, y.size)
 
 
 def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
@@ -209,10 +258,15 @@ def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
                                  "device": device, "n_train_patches": int(prep.train[1].size),
                                  "n_val_patches": int(prep.val[1].size)}
         model.net = lm.net.cpu().eval()
+        if prep.scene_val is not None:  # the honest number: held-out blocks of the scene itself
+            prep.card["metrics"]["scene_val_acc"] = _accuracy(model.net, prep.scene_val)
+            log(f"accuracy on the held-out labelled scene blocks: {prep.card['metrics']['scene_val_acc']:.3f} "
+                f"({prep.scene_val[1].size} pixels)")
         save_weights(model, tmp / "model.safetensors", prep.card)
         write_manifest(man, tmp / "manifest.yaml", extra={"orbitml_version": __version__})
         write_run_info(tmp, "orbitml minmap train", man.model_dump(mode="json"), seed=man.seed,
-                       inputs=[man.scene, *prep.card["training_data"]["libraries"].values()])
+                       inputs=[man.scene, *prep.card["training_data"]["libraries"].values(),
+                               *([man.labels.raster] if man.labels else [])])
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)

@@ -1,7 +1,9 @@
 """Lightning glue for :class:`~orbitml.nn.minmap_cnn.MinmapCNN`: Dice-Focal + abundance loss, paper stopping rule.
 
 Batches are ``(x (N, R, patch, patch), class (N,), abundances (N, K))``.  The loss is
-``dice_focal(class logits) + abundance_weight * MSE(softmax abundances, synthesised abundances)``.
+``dice_focal(class logits) + abundance_weight * MSE(softmax abundances, synthesised abundances)``;
+rows whose abundances are NaN (labelled scene pixels: class known, abundances not) count only in
+the class loss.
 :class:`AccuracyLossStop` ends training once train *and* validation accuracy reach ``min_accuracy``
 and both losses are at most ``max_loss`` (Habashi et al. 2025: 0.993 and 0.11).
 """
@@ -33,7 +35,8 @@ class MinmapLightning(L.LightningModule):
         logits, ab = self.net(x)
         logits, ab = logits[:, :, 0, 0], ab[:, :, 0, 0]
         cls = dice_focal_loss(logits, y, gamma=self.focal_gamma)
-        mse = F.mse_loss(ab, a)
+        known = torch.isfinite(a).all(dim=1)  # labelled scene pixels have no abundance target (NaN)
+        mse = F.mse_loss(ab[known], a[known]) if bool(known.any()) else ab.sum() * 0.0
         loss = cls + self.abundance_weight * mse
         acc = (logits.argmax(1) == y).float().mean()
         n = x.shape[0]
