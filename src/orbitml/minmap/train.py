@@ -9,8 +9,6 @@ replaces ``out`` only when the model and its card are complete.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,10 +241,10 @@ def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
     lm = MinmapLightning(model.net, lr=man.training.lr, abundance_weight=man.training.abundance_weight,
                          focal_gamma=man.training.focal_gamma, max_steps=steps)
     stop = AccuracyLossStop(man.training.stopping.min_accuracy, man.training.stopping.max_loss)
+    from orbitml.io.atomic import atomic_path
+
     out = Path(man.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
+    with atomic_path(out, overwrite=True) as tmp:  # a folder that replaces `out` only when complete
         history = fit(lm, train_dl, val_dl, out_dir=tmp, max_epochs=man.training.epochs, seed=man.seed,
                       device=device, progress=man.progress,
                       callbacks=[stop] if man.training.stopping.enabled else None)
@@ -267,12 +265,6 @@ def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
         write_run_info(tmp, "orbitml minmap train", man.model_dump(mode="json"), seed=man.seed,
                        inputs=[man.scene, *prep.card["training_data"]["libraries"].values(),
                                *([man.labels.raster] if man.labels else [])])
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     acc = prep.card["metrics"].get("val_acc", float("nan"))
     log(f"model written to {out} ({len(history)} epochs, val acc {acc:.3f})")
     return out
