@@ -49,10 +49,11 @@ def read_image_truth(path: str | os.PathLike, split: str | None = "heldout") -> 
 
 def chunk_truth(truth_path: str | os.PathLike, tiles, whole: float = 0.9) -> np.ndarray:
     """Chunk labels (1, 0, or -1 for a cut patch) from a patch-id raster, read by windows."""
-    import rasterio
     from rasterio.windows import Window
 
-    with rasterio.open(truth_path) as ds:
+    from orbitml.io._gdal import open_dataset
+
+    with open_dataset(Path(truth_path)) as ds:
         totals = np.zeros(1, np.int64)
         for r0 in range(0, ds.height, 1024):
             a = ds.read(1, window=Window(0, r0, ds.width, min(1024, ds.height - r0))).astype(np.int64)

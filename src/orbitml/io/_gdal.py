@@ -62,6 +62,9 @@ def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, 
 
             check_raw_size(Path(path), facts["shape"], facts["dtype"], "ISIS3")
         if chunks is None:
+            from orbitml.io.integrity import check_raster_load
+
+            check_raster_load(facts["shape"], facts["dtype"], Path(path))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
