@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orbitml.cli.main import cli_run
-from tests.data.bad_inputs import make_kit
+from tests.data.bad_inputs import existing_file, make_kit
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +70,35 @@ MODEL_COMMANDS = {
     "pan2spec predict": "pan2spec predict {good:band} --model {in} --out {out}/p",
     "ice scan": "ice scan {good:band} --model {in} --out {out}/s",
     "cosmic catalog": "cosmic catalog {good:fits} --model {in} --out {out}/cat.csv",
+    "cosmic detect --method unet": "cosmic detect {good:fits} --method unet --model {in} --out {out}/d",
+    "minmap evaluate": "minmap evaluate --model {in} --scene {good:cube} --truth {good:band} --out {out}/e",
 }
 TABLE_COMMANDS = {
     "cosmic rate": "cosmic rate {in} --out {out}/r",
     "remote get": "remote get {in} --dry-run --cache {out}/cache",
     "remote pair": "remote pair {in} {in} --out {out}/pairs.csv",
+    "ice evaluate": "ice evaluate {in} --model {out}/no-model.safetensors --out {out}/e",
+    "cosmic evaluate (boxes)": "cosmic evaluate {good:fits} --boxes {in} --out {out}/e.csv",
+    "crism evaluate (labeled)": "crism evaluate --labeled {in} --cv 2",
+    "crism train (bland)": "crism train --bland {in} --labeled {in} --out {out}/m",
+}
+# an output location that is an existing file: refused, the file untouched
+OUT_COMMANDS = {
+    "convert": "convert {good:cube} {in}",
+    "tiles chunk": "tiles chunk {good:cube} --out {in} --size 8",
+    "crism params": "crism params {good:cube} --out {in}",
+    "unmix endmembers": "unmix endmembers {good:cube} --p 2 --out {in}",
+    "cosmic detect": "cosmic detect {good:fits} --out {in}",
+    "ice chunk": "ice chunk {good:band} --out {in} --size 8",
+    "minmap simulate": "minmap simulate --out {in} --size 16",
+    "ice simulate": "ice simulate --out {in}",
+    "pan2spec simulate": "pan2spec simulate --out {in}",
+    "demo": "demo --quick --out {in} --only nothing",
+    "library resample": "library resample {good:library} --to {good:cube} --out {in}",
 }
 
 GROUPS = {"raster": RASTER_COMMANDS, "library": LIBRARY_COMMANDS, "wavelengths": WAVELENGTH_COMMANDS,
-          "manifest": MANIFEST_COMMANDS, "model": MODEL_COMMANDS, "table": TABLE_COMMANDS}
+          "manifest": MANIFEST_COMMANDS, "model": MODEL_COMMANDS, "table": TABLE_COMMANDS, "out": OUT_COMMANDS}
 CASES = {
     "raster": ["missing", "empty", "text", "envi_truncated", "envi_complex", "envi_byte_order", "envi_nan_wavelength",
                "envi_negative_lines", "gtiff_truncated", "pds3_outside", "pds3_absolute", "pds3_negative_lines",
@@ -87,8 +107,9 @@ CASES = {
     "wavelengths": ["nan", "short", "words", "negative", "non_utf8", "missing"],
     "manifest": ["billion_laughs", "deep", "python_tag", "not_a_mapping", "unknown_key", "bad_yaml", "non_utf8",
                  "missing"],
-    "model": ["missing", "empty_folder", "card_list", "card_garbage", "card_empty"],
-    "table": ["empty", "prose", "json_truncated", "non_utf8", "missing"],
+    "model": ["missing", "empty_folder", "card_list", "card_garbage", "card_empty", "weights_file_garbage"],
+    "table": ["empty", "prose", "json_truncated", "bad_value", "non_utf8", "missing"],
+    "out": ["existing_file"],
 }
 # (group, command, case) where the input is valid for what the command reads: it must succeed
 EXPECT_OK = {("raster", "info", "huge"),
@@ -97,7 +118,7 @@ EXPECT_OK = {("raster", "info", "huge"),
                                                                  "envi_negative_lines"))}
 # the good input each group's commands run on in the control cases (None: no control, it needs a trained model)
 CONTROL = {"raster": "cube", "library": "library", "wavelengths": "wavelengths", "manifest": None, "model": None,
-           "table": None}
+           "table": None, "out": None}
 CONTROL_INPUT = {"cosmic detect": "fits", "ice chunk": "band", "pan2spec build (ctx)": "band"}
 NO_CONTROL = {"unmix abundances --endmembers"}  # needs endmembers on the cube's bands (tests/unmix has them)
 
@@ -134,6 +155,8 @@ def test_bad_input(kit, tmp_path, capsys, monkeypatch, group, command, case):
     monkeypatch.setenv("ORBITML_CACHE", str(tmp_path / "cache"))
     if case == "control":
         value = good[CONTROL_INPUT.get(command, CONTROL[group])]
+    elif group == "out":
+        value = existing_file(tmp_path / "taken")
     else:
         value = bad[group][case]
     out = tmp_path / "out"
@@ -152,3 +175,5 @@ def test_bad_input(kit, tmp_path, capsys, monkeypatch, group, command, case):
     assert errors[0].startswith("orbitml: error:"), errors[0]
     assert value.stem in errors[0], errors[0]  # the file (or its header, for ENVI) is named
     assert _files(out) == [], "written from bad input"
+    if group == "out":
+        assert value.read_text() == "an existing file\n"

@@ -216,7 +216,17 @@ def make_kit(root: Path) -> tuple[dict[str, Path], dict[str, dict[str, Path]]]:
     for name, text in tables.items():
         t[name] = b / "tables" / f"{name}.csv"
         t[name].write_text(text)
+    t["bad_value"] = b / "tables" / "badvalue.csv"
+    t["bad_value"].write_text("image,has_ice\na.tif,perhaps\n")
     t["non_utf8"] = b / "tables" / "latin.csv"
     t["non_utf8"].write_bytes(b"image,has_ice\n\xff\xfe.tif,1\n")
     t["missing"] = b / "tables" / "nothing.csv"
     return good, bad
+
+
+def existing_file(folder: Path) -> Path:
+    """A file where a command's output would go (fresh per test: a command might damage it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "taken.out"
+    path.write_text("an existing file\n")
+    return path

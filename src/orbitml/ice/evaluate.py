@@ -30,8 +30,10 @@ def read_image_truth(path: str | os.PathLike, split: str | None = "heldout") -> 
     path = Path(path)
     if not path.is_file():
         raise OrbitmlInputError("no such image truth CSV", path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
+    from orbitml.io.text import read_text
+
+    text = read_text(path, "image truth CSV")
+    rows = [r for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))]
     if not rows or not {"image", "has_ice"} <= set(rows[0]):
         raise OrbitmlInputError("image truth CSV needs columns image, has_ice (and optionally truth, split)", path)
     if split and "split" in rows[0]:
@@ -39,10 +41,12 @@ def read_image_truth(path: str | os.PathLike, split: str | None = "heldout") -> 
     if not rows:
         raise OrbitmlInputError(f"no images with split {split!r}", path)
     out = []
-    for r in rows:
+    for i, r in enumerate(rows, 2):
+        if str(r.get("has_ice", "")).strip() not in ("0", "1"):
+            raise OrbitmlInputError(f"row {i}: has_ice must be 0 or 1, got {r.get('has_ice')!r}", path)
         img = Path(r["image"])
         t = r.get("truth") or None
-        out.append({"image": str(img if img.is_absolute() else path.parent / img), "has_ice": int(r["has_ice"]),
+        out.append({"image": str(img if img.is_absolute() else path.parent / img), "has_ice": int(r["has_ice"].strip()),
                     "truth": None if t is None else str(Path(t) if Path(t).is_absolute() else path.parent / t)})
     return out
 
