@@ -102,7 +102,8 @@ GROUPS = {"raster": RASTER_COMMANDS, "library": LIBRARY_COMMANDS, "wavelengths":
 CASES = {
     "raster": ["missing", "empty", "text", "envi_truncated", "envi_complex", "envi_byte_order", "envi_nan_wavelength",
                "envi_negative_lines", "gtiff_truncated", "pds3_outside", "pds3_absolute", "pds3_negative_lines",
-               "pds3_sample_type", "pds3_truncated", "vrt_outside", "fits_truncated", "huge"],
+               "pds3_sample_type", "pds3_truncated", "vrt_outside", "fits_truncated", "isis3_truncated",
+               "isis3_absurd_samples", "jp2_truncated", "huge"],
     "library": ["missing", "nan_wavelengths", "non_utf8", "text", "sli_truncated", "empty"],
     "wavelengths": ["nan", "short", "words", "negative", "non_utf8", "missing"],
     "manifest": ["billion_laughs", "deep", "python_tag", "not_a_mapping", "unknown_key", "bad_yaml", "non_utf8",
@@ -116,6 +117,11 @@ EXPECT_OK = {("raster", "info", "huge"),
              # `--to` reads only the band centres of an ENVI header, which are fine in these
              *(("raster", "library resample (to)", c) for c in ("envi_truncated", "envi_complex", "envi_byte_order",
                                                                  "envi_negative_lines"))}
+EXPECT_OK.add(("raster", "tiles chunk", "jp2_truncated"))  # the tile table needs only the shape, read fine
+# the command refuses the combination first, naming the other file: a 1-band JPEG 2000 cannot hold a 40-band library
+NAMED = {("raster", "unmix abundances", "jp2_truncated"): "lib"}
+# known gaps, kept visible: `info` reads no pixel, and a JPEG 2000 codestream is only found damaged when decoded
+XFAIL = {("raster", "info", "jp2_truncated"): "no cheap integrity check of a JPEG 2000 codestream at open"}
 # the good input each group's commands run on in the control cases (None: no control, it needs a trained model)
 CONTROL = {"raster": "cube", "library": "library", "wavelengths": "wavelengths", "manifest": None, "model": None,
            "table": None, "out": None}
@@ -132,7 +138,9 @@ def _params():
             for case in CASES[group]:
                 if case == "huge" and command in STREAMING:
                     continue
-                out.append(pytest.param(group, command, case, id=f"{command}|{group}:{case}"))
+                marks = [pytest.mark.xfail(strict=True, reason=XFAIL[group, command, case])] \
+                    if (group, command, case) in XFAIL else []
+                out.append(pytest.param(group, command, case, id=f"{command}|{group}:{case}", marks=marks))
     return out
 
 
@@ -173,7 +181,8 @@ def test_bad_input(kit, tmp_path, capsys, monkeypatch, group, command, case):
     errors = [ln for ln in lines if "error:" in ln]
     assert len(errors) == 1 and errors[0] == lines[-1], cap.err  # one error line, the last word
     assert errors[0].startswith("orbitml: error:"), errors[0]
-    assert value.stem in errors[0], errors[0]  # the file (or its header, for ENVI) is named
+    named = NAMED.get((group, command, case), value.stem)
+    assert named in errors[0], errors[0]  # the file (or its header, for ENVI) is named
     assert _files(out) == [], "written from bad input"
     if group == "out":
         assert value.read_text() == "an existing file\n"

@@ -90,6 +90,20 @@ def _fits(path: Path, shape=(64, 64)) -> Path:
     return path
 
 
+def _gdal_write(path: Path, driver: str, data: np.ndarray) -> Path:
+    import warnings
+
+    import rasterio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "w", driver=driver, width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                           dtype=data.dtype.name) as ds:
+            ds.write(data)
+    return path
+
+
 def _vrt_escape(folder: Path, secret: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vrt = folder / "x.vrt"
@@ -151,6 +165,13 @@ def make_kit(root: Path) -> tuple[dict[str, Path], dict[str, dict[str, Path]]]:
     r["vrt_outside"] = _vrt_escape(b / "vrt", b / "secret.raw")
     r["fits_truncated"] = _truncate(_fits(b / "ftrunc.fits", (128, 128)), 0.5)
     r["huge"] = _huge_envi(b / "huge")
+    pix = np.arange(2 * 40 * 50, dtype=np.float32).reshape(2, 40, 50)
+    r["isis3_truncated"] = _truncate(_gdal_write(b / "isis" / "trunc.cub", "ISIS3", pix), 0.93)
+    cub = _gdal_write(b / "isis" / "wide.cub", "ISIS3", pix)
+    cub.write_bytes(cub.read_bytes().replace(b"Samples = 50", b"Samples = 90000", 1))
+    r["isis3_absurd_samples"] = cub
+    r["jp2_truncated"] = _truncate(_gdal_write(b / "jp2" / "trunc.jp2", "JP2OpenJPEG",
+                                               (pix[:1] % 251).astype(np.uint8)), 0.6)
 
     lb = bad["library"]
     lb["missing"] = b / "lib" / "nothing.csv"

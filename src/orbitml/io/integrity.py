@@ -133,14 +133,15 @@ def check_finite_wavelengths(wl: np.ndarray | None, where: Path | None) -> None:
         raise OrbitmlInputError("wavelengths must be positive", where)
 
 
-def check_raw_size(path: Path, shape: tuple[int, int, int], dtype: str, what: str) -> None:
-    """An uncompressed single-file raster (ISIS3 attached cube) is at least as large as its pixels."""
+def check_raw_size(path: Path, shape: tuple[int, int, int], dtype: str, what: str, offset: int = 0) -> None:
+    """An uncompressed single-file raster (ISIS3 attached cube) holds its pixels after ``offset`` bytes."""
     nb, h, w = shape
-    need = nb * h * w * np.dtype(dtype).itemsize
+    need = offset + nb * h * w * np.dtype(dtype).itemsize
     have = path.stat().st_size
     if have < need:
         raise OrbitmlInputError(f"data file is truncated or its {what} label is wrong: {nb} bands x {h} lines x {w} "
-                                f"samples of {dtype} need {need} bytes, the file has {have}", path)
+                                f"samples of {dtype} need {need} bytes"
+                                f"{f' (pixels from byte {offset})' if offset else ''}, the file has {have}", path)
 
 
 def check_gtiff_blocks(ds, path: Path) -> None:
