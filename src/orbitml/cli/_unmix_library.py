@@ -109,12 +109,17 @@ def library_abundances(cube: Path, library_file: Path, *, method: str, lam, clas
         check_writable(pth, overwrite)
     notes: list[str] = []
     scene = open_scene(cube, wavelengths=wavelengths, chunks={"band": -1, "y": max(1, rows_per_block), "x": -1})
+    h, w = scene.sizes["y"], scene.sizes["x"]
+    from orbitml.io.integrity import check_load
+
+    how = "cut a window first (e.g. gdal_translate -srcwin), or group the spectra with --class"
+    # before any pixel is read: the residual band and at least one dense abundance band (and its copy)
+    check_load(3 * h * w * 4, f"the abundance cube of a {h} x {w} image", cube, how)
     lib = _load_library(library_file, scene, class_map, drop_incomplete, drop_duplicates, notes)
     for n in notes:
         console.print(n)
     E = lib.spectra.astype(np.float64)
     p = E.shape[0]
-    h, w = scene.sizes["y"], scene.sizes["x"]
     lam_used = lam
     support = np.arange(p)
     if method == "clsunsal":  # the l2,1 penalty couples all pixels: select on a seeded sample, then NNLS
@@ -174,6 +179,8 @@ def library_abundances(cube: Path, library_file: Path, *, method: str, lam, clas
     order = used[np.argsort(-total[used], kind="stable")]
     lib_idx = support[order]
     cls = lib.metadata.get("class")
+    n_out = (len(class_map) if class_map else order.size) + 1
+    check_load(2 * n_out * h * w * 4, f"{n_out} dense abundance bands of a {h} x {w} image", cube, how)
     if class_map:
         class_names = list(class_map)
         ci = np.array([class_names.index(c) for c in np.asarray(cls)[support]])

@@ -93,6 +93,8 @@ def detect(
         for spec, frame, err in iter_frames(specs, **common):
             prog.advance(task)
             if err is not None:
+                if len(specs) == 1:  # one frame: its error is the command's, one line
+                    raise err
                 console.print(f"[yellow]skipped[/] {err}")
                 skipped.append({"frame": str(spec.path), "error": err.reason})
                 continue
@@ -109,6 +111,8 @@ def detect(
                     det = detect_unet(frame, net, card, threshold=threshold, background=background,
                                       engine=engine)
             except OrbitmlInputError as exc:
+                if len(specs) == 1:
+                    raise
                 console.print(f"[yellow]skipped[/] {exc}")
                 skipped.append({"frame": str(spec.path), "error": exc.reason})
                 continue

@@ -49,9 +49,15 @@ def _load_model(model: Path):
 
 
 def _open_image(image: Path, wavelengths: Path | None):
+    """The image, loaded once its size is known to fit (the cube, a float32 working copy and the outputs)."""
     from orbitml.io import open_scene
+    from orbitml.io.integrity import check_load
 
-    return open_scene(image, wavelengths=wavelengths)
+    lazy = open_scene(image, wavelengths=wavelengths, chunks="auto")
+    nb, h, w = (int(v) for v in lazy.shape)
+    check_load(nb * h * w * (lazy.dtype.itemsize + 12), f"classifying or ratioing this {nb} x {h} x {w} cube", image,
+               "cut a window first (e.g. gdal_translate -srcwin)")
+    return lazy.load()
 
 
 def train(

@@ -76,6 +76,13 @@ def params(
     scene = open_scene(image, chunks={"y": 256}, wavelengths=wavelengths)
     if "wavelength" not in scene.coords:
         raise OrbitmlInputError("the image has no band wavelengths; pass --wavelengths CSV", image)
+    from orbitml.io.integrity import check_load
+
+    h, w = scene.sizes["y"], scene.sizes["x"]
+    # the parameter cube (float32) and, for the browse products, three float64 channels at a time
+    check_load((len(names) * 4 + (3 * 8 if products else 0)) * h * w,
+               f"{len(names)} parameters of a {h} x {w} image", image,
+               "choose fewer with --params and --browse none, or cut a window first (e.g. gdal_translate -srcwin)")
 
     with warnings.catch_warnings(record=True) as caught, Progress(console=console, transient=True) as bar:
         warnings.simplefilter("always", RuntimeWarning)

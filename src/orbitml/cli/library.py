@@ -71,8 +71,10 @@ def _sensor_bands(path: Path):
         if wl is None:
             raise OrbitmlInputError("the ENVI header has no wavelength field", hdr)
     else:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+        from orbitml.io.text import read_text
+
+        rows = [r for r in csv.reader(read_text(path, "sensor band table").splitlines())
+                if r and any(c.strip() for c in r)]
         if len(rows) < 2:
             raise OrbitmlInputError("expected a CSV with a header row and one row per band", path)
         head = [h.strip().lower() for h in rows[0]]
@@ -88,6 +90,9 @@ def _sensor_bands(path: Path):
         if "_um" in head[wl_col] or "micro" in head[wl_col] or np.nanmax(wl) < 100:
             wl = wl * 1000.0
             fw = None if fw is None else fw * 1000.0
+    from orbitml.io.integrity import check_finite_wavelengths
+
+    check_finite_wavelengths(wl, path)
     if fw is None:
         if wl.size < 2:
             raise OrbitmlInputError("no FWHM and a single band: cannot infer band widths", path)

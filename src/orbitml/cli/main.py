@@ -177,6 +177,15 @@ def _exit_code(code: int) -> int:
     return code
 
 
+def _read_error(exc: BaseException) -> str | None:
+    """GDAL's words for pixels that could not be read lazily (a dask chunk of a truncated JP2, ...)."""
+    if type(exc).__module__.split(".")[0] != "rasterio":
+        return None
+    from orbitml.io._gdal import read_error_reason
+
+    return read_error_reason(exc)
+
+
 def cli_run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (user errors: one line on stderr, code 2)."""
     _quiet_warnings()
@@ -207,7 +216,11 @@ def cli_run(argv: list[str] | None = None) -> int:
     except UnicodeDecodeError as exc:
         print(f"orbitml: error: a text file is not UTF-8 ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return 2
-    except OSError as exc:  # disk full, read-only file system, ...
+    except OSError as exc:  # disk full, read-only file system, a GDAL read of damaged pixels ...
+        reason = _read_error(exc)
+        if reason is not None:
+            print(f"orbitml: error: {reason}", file=sys.stderr)
+            return 2
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         print(f"orbitml: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -330,6 +330,10 @@ def abundances(
     if not 1 <= len(rgb_idx) <= 3 or any(not 0 <= i < p for i in rgb_idx):
         raise OrbitmlInputError(f"--rgb must name one to three of the {p} endmembers (1-{p}), got {rgb!r}")
     h, w = scene.sizes["y"], scene.sizes["x"]
+    from orbitml.io.integrity import check_load
+
+    check_load((p + 3) * h * w * 4, f"{p} abundance bands of a {h} x {w} cube", cube,
+               "cut a window first (e.g. gdal_translate -srcwin)")
     A = np.full((p, h * w), np.nan, dtype=np.float32)
     sq, n_valid = 0.0, 0
     with Progress(console=console, transient=True) as prog:

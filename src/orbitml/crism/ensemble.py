@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -402,19 +403,34 @@ class CrismClassifier:
     @classmethod
     def load(cls, folder: str | os.PathLike):
         """Load ``(classifier, bland_model_or_None, card)`` from a model folder (no pickle)."""
-        from orbitml.crism.ratio import BlandModel
-
         folder = Path(folder)
         card_p, npz_p = folder / "model.json", folder / "model.npz"
         if not card_p.is_file() or not npz_p.is_file():
             raise OrbitmlInputError("not a CRISM model folder (model.json and model.npz expected)", folder)
+        from orbitml.io.manifest import validate_manifest
+        from orbitml.io.text import read_text
+
         try:
-            card = json.loads(card_p.read_text(encoding="utf-8"))
+            card = json.loads(read_text(card_p, "model card"))
         except json.JSONDecodeError as exc:
             raise OrbitmlInputError(f"model card is not valid JSON ({exc})", card_p) from None
-        if card.get("format") != "orbitml.crism" or card.get("format_version", 0) > FORMAT_VERSION:
+        if not isinstance(card, dict) or card.get("format") != "orbitml.crism" or not (
+                isinstance(card.get("format_version", 0), int) and card.get("format_version", 0) <= FORMAT_VERSION):
             raise OrbitmlInputError("model card is not an orbitml CRISM model of a known version", card_p)
-        self = cls(CrismSettings(**card["settings"]))
+        n_models = card.get("n_models")
+        if not isinstance(card.get("settings"), dict) or not isinstance(n_models, int) or not 1 <= n_models <= 1000:
+            raise OrbitmlInputError("model card lacks its settings or a model count (n_models) in 1..1000", card_p)
+        self = cls(validate_manifest(card["settings"], CrismSettings, card_p))
+        try:
+            return self._load_arrays(npz_p, card, folder)
+        except KeyError as exc:
+            raise OrbitmlInputError(f"model.npz lacks the array {exc} that the card promises", npz_p) from None
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise OrbitmlInputError(f"model.npz cannot be read ({exc})", npz_p) from None
+
+    def _load_arrays(self, npz_p: Path, card: dict, folder: Path):
+        from orbitml.crism.ratio import BlandModel
+
         with np.load(npz_p, allow_pickle=False) as a:
             self.wavelengths_ = a["wavelengths"]
             self.classes_ = a["classes"]

@@ -30,8 +30,10 @@ def read_image_truth(path: str | os.PathLike, split: str | None = "heldout") -> 
     path = Path(path)
     if not path.is_file():
         raise OrbitmlInputError("no such image truth CSV", path)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(line for line in fh if not line.startswith("#"))]
+    from orbitml.io.text import read_text
+
+    text = read_text(path, "image truth CSV")
+    rows = [r for r in csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))]
     if not rows or not {"image", "has_ice"} <= set(rows[0]):
         raise OrbitmlInputError("image truth CSV needs columns image, has_ice (and optionally truth, split)", path)
     if split and "split" in rows[0]:
@@ -39,20 +41,23 @@ def read_image_truth(path: str | os.PathLike, split: str | None = "heldout") -> 
     if not rows:
         raise OrbitmlInputError(f"no images with split {split!r}", path)
     out = []
-    for r in rows:
+    for i, r in enumerate(rows, 2):
+        if str(r.get("has_ice", "")).strip() not in ("0", "1"):
+            raise OrbitmlInputError(f"row {i}: has_ice must be 0 or 1, got {r.get('has_ice')!r}", path)
         img = Path(r["image"])
         t = r.get("truth") or None
-        out.append({"image": str(img if img.is_absolute() else path.parent / img), "has_ice": int(r["has_ice"]),
+        out.append({"image": str(img if img.is_absolute() else path.parent / img), "has_ice": int(r["has_ice"].strip()),
                     "truth": None if t is None else str(Path(t) if Path(t).is_absolute() else path.parent / t)})
     return out
 
 
 def chunk_truth(truth_path: str | os.PathLike, tiles, whole: float = 0.9) -> np.ndarray:
     """Chunk labels (1, 0, or -1 for a cut patch) from a patch-id raster, read by windows."""
-    import rasterio
     from rasterio.windows import Window
 
-    with rasterio.open(truth_path) as ds:
+    from orbitml.io._gdal import open_dataset
+
+    with open_dataset(Path(truth_path)) as ds:
         totals = np.zeros(1, np.int64)
         for r0 in range(0, ds.height, 1024):
             a = ds.read(1, window=Window(0, r0, ds.width, min(1024, ds.height - r0))).astype(np.int64)

@@ -101,6 +101,10 @@ def open_scene(
             attrs["driver"] = facts["driver"]
         else:
             arr = pds3.memmap_image(layout)
+            if chunks is None:
+                from orbitml.io.integrity import check_raster_load
+
+                check_raster_load(arr.shape, arr.dtype, label)
             data = _lazy(arr, chunks)
             if layout["scale"] != 1.0 or layout["add"] != 0.0:
                 data = data * layout["scale"] + layout["add"]

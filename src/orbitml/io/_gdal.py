@@ -57,17 +57,21 @@ def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, 
             "dtype": ds.dtypes[0],
             "shape": (ds.count, ds.height, ds.width),
         }
-        if isis and _isis_attached(Path(path)):
+        start = _isis_attached(Path(path)) if isis else None
+        if start is not None:
             from orbitml.io.integrity import check_raw_size
 
-            check_raw_size(Path(path), facts["shape"], facts["dtype"], "ISIS3")
+            check_raw_size(Path(path), facts["shape"], facts["dtype"], "ISIS3", offset=start)
         if chunks is None:
+            from orbitml.io.integrity import check_raster_load
+
+            check_raster_load(facts["shape"], facts["dtype"], Path(path))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", NotGeoreferencedWarning)
                     data = ds.read()
             except RasterioIOError as exc:
-                raise OrbitmlInputError(f"pixel data cannot be read ({exc}); the file may be truncated", path) from exc
+                raise OrbitmlInputError(read_error_reason(exc), path) from exc
     if chunks is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -93,14 +97,31 @@ def read_gdal(path: Path, chunks: Any = None, isis: bool = False) -> tuple[Any, 
     return data, facts
 
 
-def _isis_attached(path: Path) -> bool:
-    """True when the cube's pixels follow its label in the same file (no ``^Core = <other file>``)."""
+def _isis_attached(path: Path) -> int | None:
+    """Where the pixels start (bytes) when they follow the label in the same file; None for ``^Core = <file>``."""
     import re
 
     with open(path, "rb") as fh:
         head = fh.read(65536).decode("latin-1")
     m = re.search(r"\^Core\s*=\s*(\S+)", head)
-    return m is None or m.group(1).isdigit()
+    if m is not None and not m.group(1).isdigit():
+        return None
+    core = re.search(r"Object\s*=\s*Core(.*?)End_Object", head, flags=re.S | re.I)
+    start = re.search(r"StartByte\s*=\s*(\d+)", core.group(1)) if core else None
+    return int(start.group(1)) - 1 if start else 0  # StartByte counts from 1
+
+
+def read_error_reason(exc: BaseException) -> str | None:
+    """GDAL's own words for a failed pixel read (they name the file), or None when ``exc`` is not one."""
+    if not isinstance(exc, RasterioIOError):
+        return None
+    msgs = []
+    c: BaseException | None = exc
+    while c is not None and len(msgs) < 8:
+        msgs.append(" ".join(str(c).split()))
+        c = c.__cause__ or c.__context__
+    detail = next((m for m in msgs[1:] if m), msgs[0])
+    return f"pixel data cannot be read ({detail}); the file may be truncated or damaged"
 
 
 def _dask_where(bad, null, data):

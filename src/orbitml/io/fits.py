@@ -21,9 +21,15 @@ FACT_KEYS = {
 }
 
 
+def _shape(h) -> tuple[int, ...]:
+    """An image HDU's data shape from its header (NAXISn), without reading the data."""
+    n = int(h.header.get("NAXIS", 0) or 0)
+    return tuple(int(h.header.get(f"NAXIS{k}", 0) or 0) for k in range(n, 0, -1))
+
+
 def _image_hdus(hdul) -> list[int]:
-    return [i for i, h in enumerate(hdul) if getattr(h, "is_image", False) and h.data is not None
-            and h.data.ndim >= 2]
+    return [i for i, h in enumerate(hdul) if getattr(h, "is_image", False) and len(_shape(h)) >= 2
+            and all(v > 0 for v in _shape(h))]
 
 
 def read_fits(path: Path, hdu: int | str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -59,6 +65,11 @@ def read_fits(path: Path, hdu: int | str | None = None) -> tuple[np.ndarray, dic
             if index not in candidates:
                 raise OrbitmlInputError(f"HDU {hdu!r} holds no 2-D/3-D image", path)
         h = hdul[index]
+        from orbitml.io.integrity import check_raster_load
+
+        scaled = h.header.get("BSCALE", 1) != 1 or h.header.get("BZERO", 0) != 0
+        check_raster_load(_shape(h), np.float64 if scaled else np.dtype(f"u{abs(int(h.header['BITPIX'])) // 8}"),
+                          path, "FITS images are read whole: cut a section first (e.g. astropy Cutout2D)")
         try:
             data = np.array(h.data)  # BZERO/BSCALE applied by astropy
         except Exception as exc:

@@ -133,14 +133,15 @@ def check_finite_wavelengths(wl: np.ndarray | None, where: Path | None) -> None:
         raise OrbitmlInputError("wavelengths must be positive", where)
 
 
-def check_raw_size(path: Path, shape: tuple[int, int, int], dtype: str, what: str) -> None:
-    """An uncompressed single-file raster (ISIS3 attached cube) is at least as large as its pixels."""
+def check_raw_size(path: Path, shape: tuple[int, int, int], dtype: str, what: str, offset: int = 0) -> None:
+    """An uncompressed single-file raster (ISIS3 attached cube) holds its pixels after ``offset`` bytes."""
     nb, h, w = shape
-    need = nb * h * w * np.dtype(dtype).itemsize
+    need = offset + nb * h * w * np.dtype(dtype).itemsize
     have = path.stat().st_size
     if have < need:
         raise OrbitmlInputError(f"data file is truncated or its {what} label is wrong: {nb} bands x {h} lines x {w} "
-                                f"samples of {dtype} need {need} bytes, the file has {have}", path)
+                                f"samples of {dtype} need {need} bytes"
+                                f"{f' (pixels from byte {offset})' if offset else ''}, the file has {have}", path)
 
 
 def check_gtiff_blocks(ds, path: Path) -> None:
@@ -182,10 +183,30 @@ def max_memory() -> int:
     return parse_size(env) if env else DEFAULT_MAX_MEMORY
 
 
+def _human(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def check_load(nbytes: int, what: str, path: Path | None = None, how: str = "") -> None:
     """Refuse to load ``nbytes`` into memory above the limit (``ORBITML_MAX_MEMORY``, default 8 GiB)."""
     limit = max_memory()
     if nbytes > limit:
-        raise OrbitmlInputError(f"{what} needs {nbytes / 2**30:.1f} GiB in memory, more than the limit of "
-                                f"{limit / 2**30:.1f} GiB; {how + '; ' if how else ''}or raise the limit with "
+        raise OrbitmlInputError(f"{what} needs {_human(nbytes)} in memory, more than the limit of "
+                                f"{_human(limit)}; {how + '; ' if how else ''}or raise the limit with "
                                 f"{MEMORY_ENV}=16G", path)
+
+
+WINDOW_HOW = ("open it lazily by windows (open_scene(..., chunks=1024)), or cut a window or a band subset "
+              "first (e.g. gdal_translate -srcwin)")
+
+
+def check_raster_load(shape: tuple[int, ...], dtype: Any, path: Path | None, how: str = WINDOW_HOW) -> None:
+    """Refuse to read a whole raster of ``shape`` and ``dtype`` into memory above the limit."""
+    n = 1
+    for v in shape:
+        n *= int(v)
+    dims = " x ".join(str(int(v)) for v in shape)
+    check_load(n * np.dtype(dtype).itemsize, f"reading this {dims} {np.dtype(dtype)} raster whole", path, how)

@@ -22,8 +22,9 @@ def read_wavelength_table(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if not path.exists():
         raise OrbitmlInputError("wavelength table not found", path)
-    with open(path, newline="") as f:
-        text = f.read()
+    from orbitml.io.text import read_text
+
+    text = read_text(path, "wavelength table")
     delim = "," if text.count(",") else None
     rows = [r for r in (csv.reader(text.splitlines(), delimiter=delim) if delim else
                         (line.split() for line in text.splitlines())) if any(c.strip() for c in r)]

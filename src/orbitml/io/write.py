@@ -49,8 +49,11 @@ def _row_blocks(height: int, rows: int):
 
 def _write_pixels(ds, scene: xr.DataArray, dtype: np.dtype) -> None:
     """Write band-sequential data by blocks of rows (dask scenes are computed one block at a time)."""
+    from orbitml.io.integrity import max_memory
+
     nb, h, w = scene.shape
-    rows = max(1, min(h, BLOCK_BYTES // max(1, nb * w * dtype.itemsize)))
+    budget = min(BLOCK_BYTES, max_memory() // 8)  # a block and its type-converted copy, well under the limit
+    rows = max(1, min(h, budget // max(1, nb * w * dtype.itemsize)))
     data = scene.data
     for r0, r1 in _row_blocks(h, rows):
         block = np.asarray(data[:, r0:r1, :])

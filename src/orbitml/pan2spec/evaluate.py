@@ -46,18 +46,18 @@ def metrics(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> dict[str,
 
 def pair_arrays(pair: Pair, use_dem: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(inputs (C, H, W) with NaN at invalid, crism (S, H, W), valid)`` of a pair folder."""
-    import rasterio
+    from orbitml.io._gdal import open_dataset  # the pair's files checked (truncation, VRT sources) before reading
 
-    with rasterio.open(pair.ctx) as ds:
+    with open_dataset(pair.ctx) as ds:
         x = ds.read().astype(np.float32)
-    with rasterio.open(pair.crism) as ds:
+    with open_dataset(pair.crism) as ds:
         y = ds.read().astype(np.float32)
-    with rasterio.open(pair.valid) as ds:
+    with open_dataset(pair.valid) as ds:
         valid = ds.read(1).astype(bool)
     if use_dem:
         if pair.dem is None:
             raise OrbitmlInputError("the model uses a DEM channel but this pair has no dem.tif", pair.folder)
-        with rasterio.open(pair.dem) as ds:
+        with open_dataset(pair.dem) as ds:
             x = np.concatenate([x, ds.read().astype(np.float32)])
     valid &= np.isfinite(x).all(axis=0) & np.isfinite(y).all(axis=0)
     return x, y, valid

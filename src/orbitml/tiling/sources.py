@@ -69,11 +69,13 @@ class FileSource(Source):
     def __init__(self, path: str | os.PathLike):
         import rasterio
 
+        from orbitml.io._gdal import open_dataset  # containment (VRT sources, /vsi paths) and GeoTIFF checks
+
         self.path = Path(path)
         if not self.path.exists():
             raise OrbitmlInputError("no such file", self.path)
         try:
-            with rasterio.open(self.path) as ds:
+            with open_dataset(self.path) as ds:
                 self.height, self.width, self.count = ds.height, ds.width, ds.count
                 self.dtype = np.dtype(ds.dtypes[0])
                 self.nodata = ds.nodata
@@ -88,10 +90,10 @@ class FileSource(Source):
         self._pid = None
 
     def _dataset(self):
-        import rasterio
+        from orbitml.io._gdal import open_dataset
 
         if self._ds is None or self._pid != os.getpid():
-            self._ds = rasterio.open(self.path)
+            self._ds = open_dataset(self.path)
             self._pid = os.getpid()
         return self._ds
 
