@@ -137,3 +137,26 @@ def test_products_of_a_memory_mapped_result_are_written_by_blocks(tmp_path, monk
         assert np.array_equal(ds.read(1), np.asarray(res.classes)) and ds.nodata == CLASS_NODATA
     with rasterio.open(tmp_path / "out1500" / "confidence.tif") as ds:
         np.testing.assert_array_equal(ds.read(1, window=((1490, 1500), (0, 1500))), res.confidence[1490:])
+
+
+def test_map_and_train_open_the_scene_lazily(sim_dir, monkeypatch):
+    """``minmap map`` and ``train`` read the scene by windows (dask), so its size is not bounded by memory."""
+    import dask.array as da
+
+    import orbitml.io as io
+    from orbitml.minmap import manifest as mm
+    from orbitml.minmap.train import prepare
+
+    from .conftest import tiny_manifest
+
+    seen = []
+    real = io.open_scene
+
+    def spy(path, **kw):
+        sc = real(path, **kw)
+        seen.append((str(path), isinstance(sc.data, da.Array)))
+        return sc
+
+    monkeypatch.setattr(io, "open_scene", spy)
+    prepare(mm.load(tiny_manifest(sim_dir)), log=lambda *a: None)
+    assert (str(sim_dir / "scene.img"), True) in seen

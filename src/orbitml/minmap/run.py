@@ -16,14 +16,18 @@ from orbitml.errors import OrbitmlInputError
 __all__ = ["map_file", "evaluate_file", "write_simulation"]
 
 
-def _open(model_path, scene_path, mask_path):
+SCENE_CHUNKS = {"band": -1, "y": 64, "x": -1}  # mapping reads the scene by blocks of rows, never whole
+
+
+def _open(model_path, scene_path, mask_path, lazy: bool = True):
     from orbitml.io import open_scene
     from orbitml.minmap.mapping import check_bands
     from orbitml.minmap.model import model_from_weights
     from orbitml.minmap.train import read_mask
 
     model, card = model_from_weights(model_path)
-    scene = open_scene(scene_path)
+    # evaluate compares whole rasters with the truth: it loads the scene (memory checked by open_scene)
+    scene = open_scene(scene_path, chunks=SCENE_CHUNKS if lazy else None)
     check_bands(scene, card, scene_path)  # before any work
     mask = read_mask(mask_path, scene)
     return model, card, scene, mask
@@ -122,7 +126,7 @@ def evaluate_file(model_path, scene_path, truth_paths: list[str], *, mask_path=N
     if not truth_paths:
         raise OrbitmlInputError("give at least one --truth (class raster and/or abundance cube)")
     dev = resolve_device(device)
-    model, card, scene, mask = _open(model_path, scene_path, mask_path)
+    model, card, scene, mask = _open(model_path, scene_path, mask_path, lazy=False)
     names = list(card["classes"])
     truth_cls, truth_ab = read_truth(list(truth_paths), scene, names)
     res_map = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, path=scene_path)

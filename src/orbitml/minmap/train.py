@@ -96,8 +96,9 @@ class Prepared:
 
 def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepared:
     from orbitml.io import open_scene
+    from orbitml.minmap.run import SCENE_CHUNKS
 
-    scene = open_scene(man.scene)
+    scene = open_scene(man.scene, chunks=SCENE_CHUNKS)  # sampled, reduced and cut into patches by windows
     mask = read_mask(man.mask, scene)
     idx, wl, fw, fw_note = scene_bands(scene, man.bands.remove_nm, man.bands.keep_nm, man.scene)
     libs, sources = load_class_libraries(man.classes, man.library_dir)
