@@ -232,6 +232,7 @@ def train(man: MinmapManifest, manifest_path: Any = None, log=print) -> Path:
     prep = prepare(man, manifest_path, log)
     if man.simulated:
         log(f"NOTE: trained on {SIMULATED_TEXT}: not validated on real observations")
+    torch.manual_seed(man.seed)  # the initial weights: seeded like everything after them
     model = build_model(prep.card["config"])
     with torch.no_grad():
         model.proj_weight.copy_(torch.from_numpy(prep.W.astype(np.float32)))

@@ -136,6 +136,7 @@ def train(man: TrainManifest, manifest_path: str | os.PathLike | None = None, co
     norm = Normaliser.fit(man.normalisation, train_pairs, man.use_dem)
     in_ch = 2 if man.use_dem else 1
     bins = Bins(man.bins.n, man.bins.r, man.bins.spacing) if man.task == "classification" else None
+    torch.manual_seed(man.seed)  # the initial weights: seeded like everything after them
     net = Pan2SpecNet(man.model.architecture, man.model.encoder, in_ch, len(bands), man.task, man.bins.n,
                       man.model.encoder_depth, man.model.encoder_weights, man.model.pad, man.model.model_kwargs)
     val_ds = PairPatches(val_pairs, man.patch_size, norm, grid=True, use_dem=man.use_dem, min_valid=man.min_valid)
