@@ -8,15 +8,27 @@ Image-level rules (threshold 0.6 by default, the paper's):
 
 * ``none``: no chunk above the threshold -> ice-free;
 * ``one``: exactly one chunk above it; ``several``: two or more (the paper's three classes);
-* ``corroborated``: some chunk above the threshold overlaps another one above it.  With half-chunk
-  overlap every point lies in 2 x 2 chunks and a patch smaller than a quarter chunk is whole in all
-  of them unless it touches an edge, so a real patch is seen by overlapping chunks, while a lone
-  response (a cut or partial look-alike at one chunk's edge) is not confirmed.
+* ``corroborated``: some chunk above the threshold is corroborated by an overlapping window above the
+  corroborating threshold (the card's ``corroboration.threshold``; default the chunk threshold).  The
+  windows are the grid's chunks and, for a positive chunk that no grid chunk corroborates, up to 8
+  *confirmation looks*: the chunk shifted by a quarter chunk (``corroboration.shift``) in each
+  direction, clipped to the image and refused by the same black policy.  A real patch smaller than
+  half a chunk that is whole in the chunk is whole in one of its looks (it cannot be within a quarter
+  chunk of two opposite edges), while a look-alike cut at the chunk's edge is, in the looks, whole
+  (and looks like what it is) or gone.  The grid alone misses patches across a chunk's middle line
+  (whole in one chunk per axis) and beside chunks dropped for black margins.  Last, a lone positive
+  chunk counts when its evidence -- the peak of the input-gradient magnitude -- lies where no other
+  kept window sees a quarter-chunk box around it whole (``edge_only``: at the image edge or beside
+  refused chunks, no other window could confirm it; ``corroboration.edge``).  Looks and peaks are
+  computed only for unconfirmed positive chunks, so they cost a few extra forward passes per image.
 
 ``flagged`` follows ``rule``: ``paper`` (any chunk above the threshold) or ``corroborated``
 (``auto``: corroborated when the grid overlaps, else paper).  Images are ranked by evidence: the
 number of corroborated positive chunks, then the number of positive chunks, then the top
 probability.
+
+``scan.json`` records the corroboration settings, the looks (window, chunk they were made for,
+probability), ``n_corroborated_by_look``, ``n_edge_only`` and the edge-only chunks with their peaks.
 
 Outputs per image in ``out/``: ``<stem>_chunks.csv`` and ``<stem>_chunks.geojson`` (footprints in
 the product's CRS with ``prob``), ``<stem>_heatmap.png`` (probabilities over a downsampled browse
