@@ -95,6 +95,13 @@ def test_evaluate_reports_chunk_and_image_metrics(ice_data, ice_models, tmp_path
     ch = m["chunk_level"]
     assert 0 <= ch["brier"] <= 1 and sum(b["n"] for b in m["calibration"]["bins"]) == ch["n"]
     assert "simulated" in (tmp_path / "ev" / "evaluate.html").read_text()
+    assert m["corroboration"] == {"threshold": None, "looks": True, "shift": 0.25, "edge": True}  # the card's
+    code = cli_run(["ice", "evaluate", str(data / "images.csv"), "--model", ice_models["improved"][0],
+                    "--out", str(tmp_path / "ev2"), "--corroborate-threshold", "0.3"])
+    m2 = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    assert code == 0 and m2["corroboration"]["threshold"] == 0.3
+    # a looser corroborating threshold can only add flagged images
+    assert m2["image_level"]["tp"] + m2["image_level"]["fp"] >= im["tp"] + im["fp"]
 
 
 def test_improved_pipeline_is_more_precise_than_the_papers_way(ice_data, ice_models):

@@ -111,6 +111,8 @@ def scan(
     workers: int = typer.Option(1, "--workers", help="dask worker processes (one image per task)."),
     rule: str = typer.Option("auto", "--rule", help="auto | paper (any chunk > threshold) | corroborated."),
     threshold: float = typer.Option(None, "--threshold", help="Chunk probability threshold (default: card, 0.6)."),
+    corroborate_threshold: float = typer.Option(None, "--corroborate-threshold",
+                                                help="Threshold of the corroborating window (default: card)."),
     chunk_px: int = typer.Option(None, "--chunk", help="Expected chunk size; refused when the model's differs."),
     batch_size: int = typer.Option(16, "--batch-size"),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto (in-process scan only)."),
@@ -141,13 +143,15 @@ def scan(
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("ice scan", total=len(paths))
         recs = scan_many(paths, model, out, workers=workers, batch_size=batch_size, rule=rule, threshold=threshold,
-                         overwrite=overwrite, device=resolve_device(device),
+                         corroboration={"threshold": corroborate_threshold}, overwrite=overwrite,
+                         device=resolve_device(device),
                          progress=lambda: prog.advance(task))
     for r in recs:
         if r["status"] == "failed":
             console.print(f"[yellow]skipped[/] {r['error']}")
     paths_out = write_summary(recs, out, card)
     write_run_info(out, "orbitml ice scan", {"model": str(model), "rule": rule, "threshold": threshold,
+                                             "corroborate_threshold": corroborate_threshold,
                                              "workers": workers, "chunking": settings.to_card(),
                                              "failed": [r for r in recs if r["status"] == "failed"]},
                    inputs=paths, name="scan.run.json")
@@ -168,12 +172,15 @@ def evaluate(
     split: str = typer.Option("heldout", "--split", help="Rows of this split only (when the CSV has a split column)."),
     rule: str = typer.Option("auto", "--rule", help="auto | paper | corroborated."),
     threshold: float = typer.Option(None, "--threshold"),
+    corroborate_threshold: float = typer.Option(None, "--corroborate-threshold",
+                                                help="Threshold of the corroborating window (default: card)."),
 ) -> None:
     """Chunk- and image-level precision, recall, ROC-AUC and calibration on held-out images."""
     from orbitml.ice.evaluate import evaluate as run_eval
     from orbitml.io.provenance import write_run_info
 
-    res = run_eval(images_csv, model, out, split=split or None, rule=rule, threshold=threshold)
+    res = run_eval(images_csv, model, out, split=split or None, rule=rule, threshold=threshold,
+                   corroboration={"threshold": corroborate_threshold})
     write_run_info(out, "orbitml ice evaluate", {"model": str(model), "rule": rule, "split": split},
                    inputs=[str(images_csv)], name="evaluate.run.json")
     im = res["image_level"]

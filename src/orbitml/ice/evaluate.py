@@ -101,9 +101,10 @@ def image_metrics(flagged: np.ndarray, evidence: np.ndarray, truth: np.ndarray) 
 
 def evaluate(images_csv: str | os.PathLike, model: str | os.PathLike, out: str | os.PathLike | None = None, *,
              split: str | None = "heldout", rule: str = "auto", threshold: float | None = None,
-             batch_size: int = 16, heatmaps: bool = False) -> dict[str, Any]:
+             corroboration: dict[str, Any] | None = None, batch_size: int = 16, heatmaps: bool = False
+             ) -> dict[str, Any]:
     """Scan the held-out images and score them; writes ``metrics.json`` (+ reliability plot) into ``out``."""
-    from orbitml.ice.scan import scan_image
+    from orbitml.ice.scan import corroboration_settings, scan_image
     from orbitml.ice.train import load_model
     from orbitml.nn.weights import simulated_notice
 
@@ -112,7 +113,8 @@ def evaluate(images_csv: str | os.PathLike, model: str | os.PathLike, out: str |
     thr = float(card.get("threshold", 0.6) if threshold is None else threshold)
     per_image, probs, labels = [], [], []
     for r in rows:
-        s = scan_image(r["image"], net, card, settings, None, batch_size=batch_size, rule=rule, threshold=thr)
+        s = scan_image(r["image"], net, card, settings, None, batch_size=batch_size, rule=rule, threshold=thr,
+                       corroboration=corroboration)
         tiles, p = s.pop("_tiles"), s.pop("_probs")
         if r["truth"]:
             lab = chunk_truth(r["truth"], tiles)
@@ -121,10 +123,14 @@ def evaluate(images_csv: str | os.PathLike, model: str | os.PathLike, out: str |
             labels.append(lab[keep].astype(float))
         per_image.append({"image": Path(r["image"]).name, "has_ice": r["has_ice"], "flagged": s["flagged"],
                           "paper_class": s["paper_class"], "n_positive": s["n_positive"],
-                          "n_corroborated": s["n_corroborated"], "max_prob": s["max_prob"],
+                          "n_corroborated": s["n_corroborated"],
+                          "n_corroborated_by_look": s["n_corroborated_by_look"], "n_edge_only": s["n_edge_only"],
+                          "n_looks": len(s["looks"]),
+                          "max_prob": s["max_prob"],
                           "evidence": s["evidence"], "hot_pixels": s["hot_pixels"], "line_defects": s["line_defects"]})
     res: dict[str, Any] = {
         "model": str(model), "rule": rule, "threshold": thr, "notice": simulated_notice(card),
+        "corroboration": corroboration_settings(card, corroboration),
         "chunking": {"chunk": settings.chunk, "overlap": settings.overlap, "anomaly": settings.anomaly.enabled},
         "image_level": image_metrics(np.array([i["flagged"] for i in per_image]),
                                      np.array([i["evidence"] for i in per_image]),

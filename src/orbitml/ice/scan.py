@@ -8,15 +8,27 @@ Image-level rules (threshold 0.6 by default, the paper's):
 
 * ``none``: no chunk above the threshold -> ice-free;
 * ``one``: exactly one chunk above it; ``several``: two or more (the paper's three classes);
-* ``corroborated``: some chunk above the threshold overlaps another one above it.  With half-chunk
-  overlap every point lies in 2 x 2 chunks and a patch smaller than a quarter chunk is whole in all
-  of them unless it touches an edge, so a real patch is seen by overlapping chunks, while a lone
-  response (a cut or partial look-alike at one chunk's edge) is not confirmed.
+* ``corroborated``: some chunk above the threshold is corroborated by an overlapping window above the
+  corroborating threshold (the card's ``corroboration.threshold``; default the chunk threshold).  The
+  windows are the grid's chunks and, for a positive chunk that no grid chunk corroborates, up to 8
+  *confirmation looks*: the chunk shifted by a quarter chunk (``corroboration.shift``) in each
+  direction, clipped to the image and refused by the same black policy.  A real patch smaller than
+  half a chunk that is whole in the chunk is whole in one of its looks (it cannot be within a quarter
+  chunk of two opposite edges), while a look-alike cut at the chunk's edge is, in the looks, whole
+  (and looks like what it is) or gone.  The grid alone misses patches across a chunk's middle line
+  (whole in one chunk per axis) and beside chunks dropped for black margins.  Last, a lone positive
+  chunk counts when its evidence -- the peak of the input-gradient magnitude -- lies where no other
+  kept window sees a quarter-chunk box around it whole (``edge_only``: at the image edge or beside
+  refused chunks, no other window could confirm it; ``corroboration.edge``).  Looks and peaks are
+  computed only for unconfirmed positive chunks, so they cost a few extra forward passes per image.
 
 ``flagged`` follows ``rule``: ``paper`` (any chunk above the threshold) or ``corroborated``
 (``auto``: corroborated when the grid overlaps, else paper).  Images are ranked by evidence: the
 number of corroborated positive chunks, then the number of positive chunks, then the top
 probability.
+
+``scan.json`` records the corroboration settings, the looks (window, chunk they were made for,
+probability), ``n_corroborated_by_look``, ``n_edge_only`` and the edge-only chunks with their peaks.
 
 Outputs per image in ``out/``: ``<stem>_chunks.csv`` and ``<stem>_chunks.geojson`` (footprints in
 the product's CRS with ``prob``), ``<stem>_heatmap.png`` (probabilities over a downsampled browse
@@ -30,6 +42,7 @@ import functools
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,44 +50,103 @@ import numpy as np
 
 from orbitml.errors import OrbitmlInputError
 from orbitml.ice.anomaly import AnomalyReport
-from orbitml.ice.prep import ChunkSettings, prepare_batch
+from orbitml.ice.prep import ChunkSettings, prepare_batch, prepare_chunk
 
-__all__ = ["scan_image", "scan_many", "image_verdict", "RULES", "browse_image"]
+__all__ = ["scan_image", "scan_many", "image_verdict", "confirmation_windows", "effective_rule", "Look", "RULES",
+           "browse_image", "corroboration_settings", "evidence_peak", "evidence_unseen"]
 
 RULES = ("auto", "paper", "corroborated")
+CONFIRM_SHIFT = 0.25  # confirmation looks are shifted by a quarter chunk
 
 
-def _overlapping_pairs(tiles, size: int) -> list[tuple[int, int]]:
-    out = []
-    pos = [(t.row, t.col) for t in tiles]
-    for a in range(len(pos)):
-        for b in range(a + 1, len(pos)):
-            if abs(pos[a][0] - pos[b][0]) < size and abs(pos[a][1] - pos[b][1]) < size:
-                out.append((a, b))
-    return out
+@dataclass(frozen=True)
+class Look:
+    """A confirmation window of one chunk size at ``(row, col)``, made for the grid chunk ``for_chunk``."""
+
+    row: int
+    col: int
+    for_chunk: int
+
+
+def effective_rule(rule: str, overlap: int) -> str:
+    """``auto`` -> ``corroborated`` when the grid overlaps, else ``paper``; other rules unchanged."""
+    if rule not in RULES:
+        raise OrbitmlInputError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    return ("corroborated" if overlap > 0 else "paper") if rule == "auto" else rule
 
 
 def image_verdict(tiles, probs: np.ndarray, size: int, overlap: int, threshold: float = 0.6,
-                  rule: str = "auto") -> dict[str, Any]:
-    """The paper's class (none / one / several), the corroboration count, ``flagged`` and an evidence score."""
-    if rule not in RULES:
-        raise OrbitmlInputError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+                  rule: str = "auto", corroborate_threshold: float | None = None, looks=(), look_probs=(),
+                  edge_only=()) -> dict[str, Any]:
+    """The paper's class (none / one / several), the corroboration count, ``flagged`` and an evidence score.
+
+    ``tiles``: the grid chunks (anything with ``row`` and ``col``) and ``probs`` their probabilities;
+    ``looks`` / ``look_probs``: confirmation windows (:class:`Look`) and theirs.  A grid chunk above
+    ``threshold`` is *corroborated* when another window of the same size overlapping it (a grid chunk
+    or a look) is above ``corroborate_threshold`` (default: ``threshold``).  ``unconfirmed`` lists the
+    grid chunks above the threshold that are not corroborated (the ones a scan makes looks for).
+    ``edge_only``: grid chunks whose evidence lies where no other window sees it whole
+    (:func:`evidence_unseen`); above the threshold they count as corroborated, since no other window
+    could confirm them (``n_edge_only``).
+    """
+    eff = effective_rule(rule, overlap)
     probs = np.asarray(probs, float)
+    look_probs = np.asarray(look_probs, float)
+    if len(tiles) != len(probs) or len(looks) != len(look_probs):
+        raise OrbitmlInputError(f"{len(tiles)} chunks with {len(probs)} probabilities, {len(looks)} looks with "
+                                f"{len(look_probs)}")
+    cthr = float(threshold if corroborate_threshold is None else corroborate_threshold)
     pos = [i for i, p in enumerate(probs) if p > threshold]
     n_pos = len(pos)
-    confirmed: set[int] = set()
-    if overlap > 0 and n_pos > 1:
-        ptiles = [tiles[i] for i in pos]
-        for a, b in _overlapping_pairs(ptiles, size):
-            confirmed.update((pos[a], pos[b]))
+    rows = np.array([t.row for t in tiles] + [lk.row for lk in looks], np.int64)
+    cols = np.array([t.col for t in tiles] + [lk.col for lk in looks], np.int64)
+    strong = np.concatenate([probs, look_probs]) > cthr
+    confirmed, by_look, alone = [], 0, 0
+    edge_only = {int(i) for i in edge_only}
+    for i in pos:
+        near = strong & (np.abs(rows - rows[i]) < size) & (np.abs(cols - cols[i]) < size)
+        near[i] = False
+        if near.any():
+            confirmed.append(i)
+            by_look += int(not near[:len(tiles)].any())
+        elif i in edge_only:
+            confirmed.append(i)
+            alone += 1
     paper_class = "none" if n_pos == 0 else ("one" if n_pos == 1 else "several")
-    eff = ("corroborated" if overlap > 0 else "paper") if rule == "auto" else rule
     flagged = bool(confirmed) if eff == "corroborated" else n_pos > 0
     top = float(probs.max()) if probs.size else 0.0
     evidence = float(len(confirmed) + 0.1 * n_pos + 0.01 * top)
     return {"paper_class": paper_class, "n_chunks": int(len(probs)), "n_positive": n_pos,
-            "n_corroborated": len(confirmed), "max_prob": top, "rule": eff, "flagged": flagged,
-            "evidence": evidence, "threshold": threshold}
+            "n_corroborated": len(confirmed), "n_corroborated_by_look": by_look, "n_edge_only": alone,
+            "unconfirmed": [i for i in pos if i not in set(confirmed)], "max_prob": top, "rule": eff,
+            "flagged": flagged, "evidence": evidence, "threshold": float(threshold), "corroborate_threshold": cthr}
+
+
+def confirmation_windows(tiles, chunks: list[int], size: int, shape: tuple[int, int], shift: int,
+                         taken: set[tuple[int, int]] | None = None) -> list[Look]:
+    """Windows shifted by ``shift`` px (8 directions) from each grid chunk in ``chunks``, clipped to the
+    image ``shape``; a window equal to its chunk, to a position in ``taken`` (the grid: already
+    classified or refused there) or to an earlier look is left out.
+
+    Why a quarter chunk: a patch smaller than half a chunk that lies whole in a chunk is whole in the
+    chunk shifted by ``+shift`` or by ``-shift`` on each axis (it cannot be within ``shift`` of both
+    edges), so some diagonal look sees it whole where the image and the black policy allow; a patch
+    cut at the chunk's edge is, in the looks, either whole (and looks like what it is) or gone.
+    """
+    h, w = shape
+    seen = set(taken or ())
+    out: list[Look] = []
+    for k in chunks:
+        t = tiles[k]
+        for dr in (-shift, 0, shift):
+            for dc in (-shift, 0, shift):
+                r = min(max(t.row + dr, 0), h - size)
+                c = min(max(t.col + dc, 0), w - size)
+                if (r, c) == (t.row, t.col) or (r, c) in seen:
+                    continue
+                seen.add((r, c))
+                out.append(Look(int(r), int(c), int(k)))
+    return out
 
 
 def browse_image(src, max_px: int = 1024) -> tuple[np.ndarray, int]:
@@ -127,21 +199,121 @@ def _forward(net, x: np.ndarray, device: str) -> np.ndarray:
         return torch.sigmoid(net(torch.from_numpy(x).to(device))[:, 0]).float().cpu().numpy()
 
 
+def evidence_unseen(tile, peak: tuple[float, float], others, size: int, half: float) -> bool:
+    """True when the box of ``2 * half`` px around ``peak`` (chunk pixel coordinates of ``tile``, clipped
+    to the chunk) lies whole in none of the ``others`` (windows of ``size`` px with ``row`` / ``col``):
+    the evidence sits where only this chunk sees it -- at the image edge or beside chunks the black
+    policy refused.  Inside the image, with every look available, this cannot happen for
+    ``half < size / 4 - shift / 2`` (see :func:`confirmation_windows`)."""
+    r0 = max(tile.row + peak[0] - half, tile.row)
+    r1 = min(tile.row + peak[0] + half, tile.row + size)
+    c0 = max(tile.col + peak[1] - half, tile.col)
+    c1 = min(tile.col + peak[1] + half, tile.col + size)
+    for o in others:
+        if (o.row, o.col) != (tile.row, tile.col) and o.row <= r0 and r1 <= o.row + size and o.col <= c0 \
+                and c1 <= o.col + size:
+            return False
+    return True
+
+
+def evidence_peak(net, x: np.ndarray, device: str = "cpu", smooth: int = 1) -> tuple[float, float]:
+    """Where in one prepared chunk ``x`` ``(1, in, in)`` the logit's evidence lies: the maximum of the
+    input-gradient magnitude, box-smoothed over ``smooth`` px, in input-pixel coordinates (pixel centre)."""
+    import torch
+    from scipy import ndimage as ndi
+
+    t = torch.from_numpy(np.ascontiguousarray(x[None], np.float32)).to(device).requires_grad_(True)
+    with torch.enable_grad():
+        net(t)[0, 0].backward()
+    g = np.abs(t.grad[0, 0].detach().cpu().numpy())
+    if smooth > 1:
+        g = ndi.uniform_filter(g, size=smooth, mode="constant")
+    r, c = np.unravel_index(int(np.argmax(g)), g.shape)
+    return float(r) + 0.5, float(c) + 0.5
+
+
+def corroboration_settings(card: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The card's ``corroboration`` section (``threshold``: the corroborating window's threshold, None =
+    the chunk threshold; ``looks``: confirmation looks for lone positives; ``shift``: their shift as a
+    fraction of the chunk; ``edge``: a lone positive whose evidence no other window sees whole counts),
+    updated by ``overrides`` (None values ignored); a card without the section gets the defaults."""
+    c = {"threshold": None, "looks": True, "shift": CONFIRM_SHIFT, "edge": True, **(card.get("corroboration") or {})}
+    for k, v in (overrides or {}).items():
+        if k not in c:
+            raise OrbitmlInputError(f"unknown corroboration setting {k!r} (expected one of {', '.join(c)})")
+        if v is not None:
+            c[k] = v
+    if c["threshold"] is not None and not 0 < float(c["threshold"]) < 1:
+        raise OrbitmlInputError(f"corroboration threshold must be in (0, 1), got {c['threshold']}")
+    if not 0 < float(c["shift"]) < 1:
+        raise OrbitmlInputError(f"confirmation shift must be a fraction of the chunk in (0, 1), got {c['shift']}")
+    return c
+
+
+def _looks(src, index, tiles, chunks, settings: ChunkSettings, net, device: str, shift: float, batch_size: int
+           ) -> tuple[list[Look], np.ndarray]:
+    """Classify the confirmation windows of ``chunks`` that the black policy keeps."""
+    from orbitml.tiling import TileChunker
+
+    size = settings.chunk
+    chunker = TileChunker(size=size, overlap=settings.overlap, black_policy=settings.black_policy,
+                          black_value=settings.black_value)
+    taken = {(t.row, t.col) for t in index.tiles}
+    cands = confirmation_windows(tiles, chunks, size, (src.height, src.width), max(1, int(round(shift * size))),
+                                 taken)
+    kept, pix = [], []
+    for lk in cands:
+        block = src.read(lk.row, lk.row + size, lk.col, lk.col + size)
+        if chunker.keep(chunker.black_mask(block, src.nodata))[1]:
+            kept.append(lk)
+            pix.append(block)
+    probs = []
+    for b0 in range(0, len(pix), batch_size):
+        x, _ = prepare_batch(np.stack(pix[b0:b0 + batch_size]), settings, src.nodata)
+        probs.append(_forward(net, x, device))
+    return kept, (np.concatenate(probs) if probs else np.zeros(0, np.float32))
+
+
+def _edge_only(src, tiles, chunks, looks, settings: ChunkSettings, net, device: str, shift: float
+               ) -> tuple[list[int], dict[int, tuple[float, float]]]:
+    """The lone positive ``chunks`` whose evidence peak (:func:`evidence_peak`) no other kept window
+    (grid chunk or look) contains with a margin of half a look shift around it."""
+    size, f = settings.chunk, settings.factor
+    others = list(tiles) + list(looks)
+    half = shift * size / 2
+    out, peaks = [], {}
+    for k in chunks:
+        t = tiles[k]
+        x, _ = prepare_chunk(src.read(t.row, t.row + size, t.col, t.col + size), settings, src.nodata)
+        pr, pc = evidence_peak(net, x, device, smooth=max(1, int(round(settings.input_size / 16))))
+        peaks[k] = (pr * f, pc * f)
+        if evidence_unseen(t, peaks[k], others, size, half):
+            out.append(k)
+    return out, peaks
+
+
 GDAL_CACHE_MB = 128  # GDAL's default block cache is 5 % of RAM: it would grow with the image read
 
 
 def scan_image(path: str | os.PathLike, net, card: dict[str, Any], settings: ChunkSettings, out_dir=None, *,
                batch_size: int = 16, device: str = "cpu", rule: str = "auto", threshold: float | None = None,
-               heatmap: bool = True, overwrite: bool = True) -> dict[str, Any]:
-    """Scan one image; writes its products into ``out_dir`` (when given) and returns its summary."""
+               corroboration: dict[str, Any] | None = None, heatmap: bool = True, overwrite: bool = True
+               ) -> dict[str, Any]:
+    """Scan one image; writes its products into ``out_dir`` (when given) and returns its summary.
+
+    ``corroboration`` overrides the card's ``corroboration`` section (:func:`corroboration_settings`);
+    it matters only under the corroborated rule.
+    """
     import rasterio
 
+    corr = corroboration_settings(card, corroboration)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
         return _scan_image(path, net, card, settings, out_dir, batch_size=batch_size, device=device, rule=rule,
-                           threshold=threshold, heatmap=heatmap, overwrite=overwrite)
+                           threshold=threshold, corr=corr, heatmap=heatmap, overwrite=overwrite)
 
 
-def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule, threshold, heatmap, overwrite):
+def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule, threshold, corr, heatmap,
+                overwrite):
     from orbitml.ice.chunks import chunk_index, open_image
     from orbitml.nn.weights import simulated_notice
     from orbitml.tiling.predict import tune_malloc
@@ -163,7 +335,22 @@ def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule,
         probs.append(_forward(net, x, device))
         tiles += batch_tiles
     probs_a = np.concatenate(probs) if probs else np.zeros(0, np.float32)
-    verdict = image_verdict(tiles, probs_a, settings.chunk, settings.overlap, thr, rule)
+    vkw = dict(size=settings.chunk, overlap=settings.overlap, threshold=thr, rule=rule,
+               corroborate_threshold=corr["threshold"])
+    verdict = image_verdict(tiles, probs_a, **vkw)
+    looks, look_probs = [], np.zeros(0, np.float32)
+    if verdict["rule"] == "corroborated" and corr["looks"] and verdict["unconfirmed"]:
+        looks, look_probs = _looks(src, index, tiles, verdict["unconfirmed"], settings, net, device, corr["shift"],
+                                   batch_size)
+        verdict = image_verdict(tiles, probs_a, looks=looks, look_probs=look_probs, **vkw)
+    edge_only, peaks = [], {}
+    if verdict["rule"] == "corroborated" and corr["edge"] and verdict["unconfirmed"]:
+        edge_only, peaks = _edge_only(src, tiles, verdict["unconfirmed"], looks, settings, net, device,
+                                      corr["shift"])
+        verdict = image_verdict(tiles, probs_a, looks=looks, look_probs=look_probs, edge_only=edge_only, **vkw)
+    verdict["unconfirmed"] = [tiles[i].index for i in verdict["unconfirmed"]]  # chunk ids, as in the CSV
+    verdict["edge_only"] = [{"chunk": tiles[i].index, "peak_row": tiles[i].row + peaks[i][0],
+                             "peak_col": tiles[i].col + peaks[i][1]} for i in edge_only]
     notice = simulated_notice(card)
     crs = index.crs
     summary = {"image": str(path), "name": path.name, "height": src.height, "width": src.width,
@@ -171,6 +358,9 @@ def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule,
                "chunks_dropped_black": len(index.tiles) - len(tiles), **verdict,
                "hot_pixels": anomalies.hot_pixels, "line_defects": anomalies.lines,
                "defect_pixels": anomalies.pixels, "anomaly_repair": settings.anomaly.enabled,
+               "confirmation_looks": corr["looks"], "confirmation_shift": corr["shift"], "edge_rule": corr["edge"],
+               "looks": [{"row": lk.row, "col": lk.col, "for_chunk": tiles[lk.for_chunk].index, "prob": float(p)}
+                         for lk, p in zip(looks, look_probs, strict=True)],
                "chunk": settings.chunk, "overlap": settings.overlap, "input_size": settings.input_size,
                "crs_wkt": None if crs is None else crs.to_wkt(), "model": card.get("name"),
                "notice": notice, "seconds": round(time.perf_counter() - t0, 3)}
@@ -247,7 +437,7 @@ def _worker_model(model_path: str):
 
 
 def _scan_task(path: str, model_path: str, out_dir: str, batch_size: int, rule: str, threshold,
-               threads: int = 1) -> dict[str, Any]:
+               threads: int = 1, corroboration: dict[str, Any] | None = None) -> dict[str, Any]:
     """One image in a worker process: the model (weights from safetensors, once per worker), scan, summarise."""
     import torch
 
@@ -255,14 +445,15 @@ def _scan_task(path: str, model_path: str, out_dir: str, batch_size: int, rule: 
     net, card, settings = _worker_model(str(model_path))
     try:
         return {"status": "done", **scan_image(path, net, card, settings, out_dir, batch_size=batch_size, rule=rule,
-                                               threshold=threshold)}
+                                               threshold=threshold, corroboration=corroboration)}
     except OrbitmlInputError as exc:
         return {"status": "failed", "image": path, "name": Path(path).name, "error": str(exc)}
 
 
 def scan_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, out_dir: str | os.PathLike, *,
               workers: int = 1, batch_size: int = 16, rule: str = "auto", threshold: float | None = None,
-              overwrite: bool = False, device: str = "cpu", progress=None, use_dask: bool | None = None
+              corroboration: dict[str, Any] | None = None, overwrite: bool = False,
+              device: str = "cpu", progress=None, use_dask: bool | None = None
               ) -> list[dict[str, Any]]:
     """Scan many images; skips images already done (``<stem>.scan.json`` exists) unless ``overwrite``;
     a bad image is reported (``status: failed``) and the others go on.  ``workers > 1`` (or
@@ -284,8 +475,8 @@ def scan_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, out
         from orbitml.tiling.predict import dask_client
 
         with dask_client(workers=workers) as client:
-            futs = [client.submit(_scan_task, p, str(model_path), str(out), batch_size, rule, threshold,
-                                  pure=False) for p in todo]
+            futs = [client.submit(_scan_task, p, str(model_path), str(out), batch_size, rule, threshold, 1,
+                                  corroboration, pure=False) for p in todo]
             for fut in futs:
                 records.append(fut.result())
                 if progress is not None:
@@ -295,7 +486,8 @@ def scan_many(paths: list[str | os.PathLike], model_path: str | os.PathLike, out
     for p in todo:
         try:
             records.append({"status": "done", **scan_image(p, net, card, settings, out, batch_size=batch_size,
-                                                           device=device, rule=rule, threshold=threshold)})
+                                                           device=device, rule=rule, threshold=threshold,
+                                                           corroboration=corroboration)})
         except OrbitmlInputError as exc:
             records.append({"status": "failed", "image": p, "name": Path(p).name, "error": str(exc)})
         if progress is not None:

@@ -23,7 +23,8 @@ from orbitml.ice.anomaly import AnomalySettings
 from orbitml.ice.labels import ChunkReader, LabelledChunk, read_labels, split_by_image
 from orbitml.ice.prep import ChunkSettings, prepare_chunk
 
-__all__ = ["AugmentConfig", "ModelConfig", "TrainManifest", "ChunkDataset", "train", "load_train_manifest"]
+__all__ = ["AugmentConfig", "CorroborationConfig", "ModelConfig", "TrainManifest", "ChunkDataset", "train",
+           "load_train_manifest"]
 
 
 class AugmentConfig(BaseModel):
@@ -47,6 +48,17 @@ class AnomalyConfig(BaseModel):
     min_excess: float = 60.0
     max_hot: int = 3
     max_line: int = 40
+
+
+class CorroborationConfig(BaseModel):
+    """The corroborated image rule (``orbitml.ice.scan``): written to the card, applied by scan."""
+
+    model_config = ConfigDict(extra="forbid")
+    threshold: float | None = Field(None, gt=0, lt=1, description="corroborating window's threshold (None: the "
+                                    "chunk threshold)")
+    looks: bool = Field(True, description="confirmation looks, shifted by `shift`, for lone positive chunks")
+    shift: float = Field(0.25, gt=0, lt=1, description="look shift as a fraction of the chunk")
+    edge: bool = Field(True, description="a lone positive whose evidence no other window sees whole counts")
 
 
 class ModelConfig(BaseModel):
@@ -77,6 +89,7 @@ class TrainManifest(BaseModel):
     lr: float = Field(1e-3, gt=0)
     val_fraction: float = Field(0.2, ge=0, lt=1)
     threshold: float = Field(0.6, gt=0, lt=1)
+    corroboration: CorroborationConfig = Field(default_factory=CorroborationConfig)
     seed: int = 0
     device: str = "auto"
     threads: int = Field(1, ge=1, description="torch threads (1: on a shared machine more threads are slower)")
@@ -221,7 +234,7 @@ def train(man: TrainManifest, progress: bool = False, console=None) -> dict[str,
         "name": out.name, "task": "ice / no-ice classification of HiRISE chunks", "orbitml_version": __version__,
         "architecture": arch, "model_kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
         **info, "output": "one logit; sigmoid = ice probability", "threshold": man.threshold,
-        "chunking": settings.to_card(),
+        "chunking": settings.to_card(), "corroboration": man.corroboration.model_dump(),
         "input": {"chunk_px": man.chunk, "input_px": man.input_size, "downsample_factor": settings.factor,
                   "channels": 1, "grayscale": "band mean for colour products"},
         "training_data": {"labels": man.labels, "n_chunks": len(chunks), "train_images": train_im,

@@ -167,7 +167,8 @@ class TileChunker:
             raise OrbitmlInputError(f"black fraction must be in [0, 1], got {black_policy}")
         self.size, self.overlap, self.black_policy, self.black_value = size, overlap, black_policy, black_value
 
-    def _keep(self, black: np.ndarray) -> tuple[float, bool]:
+    def keep(self, black: np.ndarray) -> tuple[float, bool]:
+        """``(black fraction, kept)`` of one tile's ``(size, size)`` black mask under the policy."""
         frac = float(black.mean())
         pol = self.black_policy
         if pol is None:
@@ -179,6 +180,12 @@ class TileChunker:
         lo = int(round(n * (1 - c) / 2))
         hi = max(n - lo, lo + 1)
         return frac, not black[lo:hi, lo:hi].any()
+
+    def black_mask(self, block: np.ndarray, nodata=None) -> np.ndarray:
+        """Black pixels of a ``(C, h, w)`` block: nodata / non-finite, or ``black_value`` in every band."""
+        black = invalid_mask(block, nodata)
+        black |= (block == self.black_value).all(axis=0)
+        return black
 
     def tiles(self, scene_or_path: Any, scan: bool = True, max_block_bytes: int = 64 * 2**20) -> TileIndex:
         """Index the image's tiles, reading it by windows of at most ``max_block_bytes``.
@@ -212,11 +219,10 @@ class TileChunker:
             for g in groups if scan else []:
                 c0, c1 = cols[g[0]], cols[g[-1]] + s
                 block = src.read(r, r + s, c0, c1)
-                black = invalid_mask(block, src.nodata)
-                black |= (block == self.black_value).all(axis=0)
+                black = self.black_mask(block, src.nodata)
                 del block
                 for j in g:
-                    row_tiles[j] = self._keep(black[:, cols[j] - c0: cols[j] - c0 + s])
+                    row_tiles[j] = self.keep(black[:, cols[j] - c0: cols[j] - c0 + s])
             for j, c in enumerate(cols):
                 frac, keep = row_tiles.get(j, (float("nan"), True))
                 left, bottom, right, top = window_bounds(src.transform, r, c, s, s)
