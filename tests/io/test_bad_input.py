@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from orbitml.cli.main import cli_run
+from orbitml.errors import OrbitmlInputError
 from orbitml.io import open_scene, write_scene
 from orbitml.scene import make_scene
 from tests.conftest import shared_file
@@ -198,3 +199,33 @@ def test_cosmic_reads_pds3_through_the_checked_reader(tmp_path, capsys):
         read_pds3_frame(_pds3(tmp_path, '"img.raw"', lines=-4))
     fr = read_pds3_frame(_pds3(tmp_path, '"img.raw"'))
     assert fr.data.shape == (4, 4) and float(fr.data[3, 3]) == 15.0
+
+
+def test_jpeg2000_integrity_at_open(tmp_path):
+    """A JP2 whose codestream box runs past the end of the file, or a bare codestream without EOC, is refused
+    when opened (GDAL itself opens both and fails only when the pixels are decoded)."""
+    import rasterio
+
+    from orbitml.io import describe, open_scene
+    from orbitml.io.integrity import check_jpeg2000
+
+    p = tmp_path / "whole.jp2"
+    pix = (np.arange(200 * 300).reshape(1, 200, 300) % 251).astype(np.uint8)
+    with rasterio.open(p, "w", driver="JP2OpenJPEG", width=300, height=200, count=1, dtype="uint8",
+                       QUALITY=100, REVERSIBLE="YES") as ds:  # lossless
+        ds.write(pix)
+    check_jpeg2000(p)
+    np.testing.assert_array_equal(open_scene(p).values, pix)  # a whole file opens and reads back
+    data = p.read_bytes()
+    for n in (len(data) - 1, len(data) // 2):
+        bad = tmp_path / f"cut{n}.jp2"
+        bad.write_bytes(data[:n])
+        with pytest.raises(OrbitmlInputError, match="JPEG 2000 .*truncated") as err:
+            describe(bad)
+        assert str(bad) in str(err.value)
+    k = data.index(b"jp2c") + 4  # the codestream alone, as a .j2k file
+    (tmp_path / "bare.j2k").write_bytes(data[k:])
+    check_jpeg2000(tmp_path / "bare.j2k")
+    (tmp_path / "bare_cut.j2k").write_bytes(data[k:-10])
+    with pytest.raises(OrbitmlInputError, match="no end-of-codestream"):
+        check_jpeg2000(tmp_path / "bare_cut.j2k")

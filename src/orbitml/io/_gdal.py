@@ -24,7 +24,7 @@ ISIS_SPECIAL = {
 
 
 def open_dataset(path: Path) -> rasterio.DatasetReader:
-    from orbitml.io.integrity import check_gdal_path, check_gtiff_blocks
+    from orbitml.io.integrity import check_gdal_path, check_gtiff_blocks, check_jpeg2000
 
     check_gdal_path(Path(path))
     try:
@@ -37,6 +37,8 @@ def open_dataset(path: Path) -> rasterio.DatasetReader:
     try:
         if ds.driver == "GTiff":
             check_gtiff_blocks(ds, Path(path))
+        elif ds.driver.startswith("JP2") and Path(path).is_file():
+            check_jpeg2000(Path(path))
     except BaseException:
         ds.close()
         raise

@@ -164,6 +164,60 @@ def check_gtiff_blocks(ds, path: Path) -> None:
                                         f"{int(off) + int(n)}, the file has {size}", path)
 
 
+_JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
+_J2K_SOC, _J2K_EOC = b"\xff\x4f", b"\xff\xd9"
+
+
+def check_jpeg2000(path: Path) -> None:
+    """A JPEG 2000 file is whole: its boxes fit in the file and its codestream ends with EOC.
+
+    JP2 (ISO/IEC 15444-1 Annex I) is a sequence of boxes (4-byte length, 4-byte type; length 1 =
+    an 8-byte length follows, 0 = to the end of the file); the ``jp2c`` box holds the codestream,
+    which starts with SOC (FF4F) and must end with EOC (FFD9).  A truncated file has a box that runs
+    past its end or a codestream without EOC; GDAL would open it and fail only when pixels are
+    decoded.  A bare codestream (.j2k) is checked for SOC and EOC.  Reads a few bytes per box.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:2] == _J2K_SOC:
+            f.seek(max(0, size - 2))
+            if f.read(2) != _J2K_EOC:
+                raise OrbitmlInputError("JPEG 2000 codestream is truncated (no end-of-codestream marker)", path)
+            return
+        if head != _JP2_SIGNATURE:
+            return  # not a JP2 file: GDAL decides what it is
+        pos, found = 0, False
+        while pos < size:
+            f.seek(pos)
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                raise OrbitmlInputError(f"JPEG 2000 file is truncated: a box header at byte {pos} is cut off", path)
+            n, kind = int.from_bytes(hdr[:4], "big"), hdr[4:]
+            start = 8
+            if n == 1:
+                ext = f.read(8)
+                if len(ext) < 8:
+                    raise OrbitmlInputError("JPEG 2000 file is truncated inside a box header", path)
+                n, start = int.from_bytes(ext, "big"), 16
+            elif n == 0:
+                n = size - pos
+            if n < start or pos + n > size:
+                raise OrbitmlInputError(f"JPEG 2000 file is truncated or damaged: its {kind.decode('latin-1')!r} box "
+                                        f"at byte {pos} claims {n} bytes, the file has {size - pos} from there", path)
+            if kind == b"jp2c":
+                found = True
+                f.seek(pos + start)
+                soc = f.read(2)
+                f.seek(pos + n - 2)
+                if soc != _J2K_SOC or f.read(2) != _J2K_EOC:
+                    raise OrbitmlInputError("JPEG 2000 codestream is truncated or damaged (no end-of-codestream "
+                                            "marker where its box ends)", path)
+            pos += n
+        if not found:
+            raise OrbitmlInputError("JPEG 2000 file holds no codestream box (jp2c)", path)
+
+
 MEMORY_ENV = "ORBITML_MAX_MEMORY"
 DEFAULT_MAX_MEMORY = 8 * 2**30
 
