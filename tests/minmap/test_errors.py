@@ -93,3 +93,21 @@ def test_prepare_records_dims_rule_and_estimates(sim_dir):
     assert X.shape == (64, prep.R, 11, 11) and np.bincount(y).tolist() == [16] * 4  # balanced centre classes
     np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
     assert (a.argmax(1) == y).all()  # the label is the centre's dominant class
+
+
+def test_evaluate_checks_the_memory_it_needs(sim_dir, tmp_path, monkeypatch):
+    """``evaluate`` holds the scene, both methods' outputs and the truth: above ORBITML_MAX_MEMORY it refuses."""
+    from orbitml.minmap import manifest as mm
+    from orbitml.minmap.run import evaluate_file
+    from orbitml.minmap.train import train
+
+    from .conftest import tiny_manifest
+
+    p = tiny_manifest(sim_dir, out=str(tmp_path / "model"))
+    model = train(mm.load(p), p, log=lambda *a: None)
+    monkeypatch.setenv("ORBITML_MAX_MEMORY", "100K")  # the 24 x 24 scene needs about 1 MB
+    with pytest.raises(OrbitmlInputError, match="minmap evaluate needs .* more than the limit"):
+        evaluate_file(model, sim_dir / "scene.img", [str(sim_dir / "truth_classes.tif")])
+    monkeypatch.setenv("ORBITML_MAX_MEMORY", "8G")
+    res = evaluate_file(model, sim_dir / "scene.img", [str(sim_dir / "truth_classes.tif")])
+    assert 0 <= res["network"]["overall_accuracy"] <= 1

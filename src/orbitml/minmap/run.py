@@ -19,15 +19,14 @@ __all__ = ["map_file", "evaluate_file", "write_simulation"]
 SCENE_CHUNKS = {"band": -1, "y": 64, "x": -1}  # mapping reads the scene by blocks of rows, never whole
 
 
-def _open(model_path, scene_path, mask_path, lazy: bool = True):
+def _open(model_path, scene_path, mask_path):
     from orbitml.io import open_scene
     from orbitml.minmap.mapping import check_bands
     from orbitml.minmap.model import model_from_weights
     from orbitml.minmap.train import read_mask
 
     model, card = model_from_weights(model_path)
-    # evaluate compares whole rasters with the truth: it loads the scene (memory checked by open_scene)
-    scene = open_scene(scene_path, chunks=SCENE_CHUNKS if lazy else None)
+    scene = open_scene(scene_path, chunks=SCENE_CHUNKS)
     check_bands(scene, card, scene_path)  # before any work
     mask = read_mask(mask_path, scene)
     return model, card, scene, mask
@@ -126,8 +125,14 @@ def evaluate_file(model_path, scene_path, truth_paths: list[str], *, mask_path=N
     if not truth_paths:
         raise OrbitmlInputError("give at least one --truth (class raster and/or abundance cube)")
     dev = resolve_device(device)
-    model, card, scene, mask = _open(model_path, scene_path, mask_path, lazy=False)
+    model, card, scene, mask = _open(model_path, scene_path, mask_path)
     names = list(card["classes"])
+    from orbitml.io.integrity import check_load
+
+    K, n = len(names), scene.sizes["y"] * scene.sizes["x"]
+    # the FCLS baseline's float64 pixels, both methods' K-band outputs and the truth, all in memory
+    check_load(n * (8 * len(card["bands"]["wavelength_nm"]) + 4 * K * 3 + 16), "minmap evaluate", scene_path,
+               "evaluate a window of the scene (cut it, its truth and its mask alike)")
     truth_cls, truth_ab = read_truth(list(truth_paths), scene, names)
     res_map = map_scene(model, card, scene, mask=mask, threshold=threshold, device=dev, path=scene_path)
     f_cls, f_ab = fcls_baseline(model, card, scene, res_map.valid, scene_path)
