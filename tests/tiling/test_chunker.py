@@ -92,6 +92,31 @@ def test_index_reads_tile_pixels_in_batches():
     assert seen == [t.index for t in kept]
 
 
+def test_batches_read_windows_no_wider_than_the_limit(monkeypatch):
+    """Tiles come from windows at most MAX_WINDOW_PX wide (memory independent of the image width), same pixels."""
+    import orbitml.tiling.chunker as chunker
+
+    monkeypatch.setattr(chunker, "MAX_WINDOW_PX", 40)
+    rng = np.random.default_rng(5)
+    img = rng.integers(1, 255, (1, 64, 301), dtype=np.uint8)
+    idx = TileChunker(32, overlap=16, black_policy=0.0).tiles(make_scene(img))
+    widths = []
+    real = idx.source.read
+
+    def spy(r0, r1, c0=0, c1=None):
+        block = real(r0, r1, c0, c1)
+        widths.append(block.shape[-1])
+        return block
+
+    monkeypatch.setattr(idx.source, "read", spy)
+    n = 0
+    for tiles, arr in idx.batches(batch_size=4):
+        for t, a in zip(tiles, arr, strict=True):
+            np.testing.assert_array_equal(a, img[:, t.row:t.row + 32, t.col:t.col + 32])
+            n += 1
+    assert n == len(idx.kept) and max(widths) <= 40 and len(widths) > 3
+
+
 def test_bounded_windows_and_no_scan_give_the_same_index():
     rng = np.random.default_rng(3)
     img = rng.integers(1, 255, (2, 70, 130)).astype(np.uint8)

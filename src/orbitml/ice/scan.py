@@ -152,11 +152,16 @@ def confirmation_windows(tiles, chunks: list[int], size: int, shape: tuple[int, 
 def browse_image(src, max_px: int = 1024) -> tuple[np.ndarray, int]:
     """A decimated ``(h, w)`` browse image (every f-th pixel, read strip by strip) and its factor f."""
     f = max(1, int(np.ceil(max(src.height, src.width) / max_px)))
+    from orbitml.tiling.chunker import MAX_WINDOW_PX
+
     rows = []
-    step = max(f, (1024 // f) * f)  # strips of at most ~1024 rows
+    step = max(f, (1024 // f) * f)  # strips of at most ~1024 rows, read in windows at most MAX_WINDOW_PX wide
+    wstep = max(f, (MAX_WINDOW_PX // f) * f)
     for r0 in range(0, src.height, step):
-        block = src.read(r0, min(src.height, r0 + step))[0]
-        rows.append(block[::f, ::f].astype(np.float32))
+        r1 = min(src.height, r0 + step)
+        parts = [src.read(r0, r1, c0, min(src.width, c0 + wstep))[0][::f, ::f].astype(np.float32)
+                 for c0 in range(0, src.width, wstep)]
+        rows.append(np.concatenate(parts, axis=1))
     return np.concatenate(rows, axis=0), f
 
 

@@ -29,6 +29,9 @@ from orbitml.tiling.sources import Source, invalid_mask, open_source
 __all__ = ["ChunkTile", "TileIndex", "TileChunker", "chunk_offsets"]
 
 
+MAX_WINDOW_PX = 8192  # widest window TileIndex.batches reads at once
+
+
 def chunk_offsets(n: int, size: int, step: int) -> list[int]:
     """Start offsets covering ``[0, n)`` with tiles of ``size``; the last one ends exactly at ``n``."""
     offs = list(range(0, n - size + 1, step))
@@ -82,16 +85,20 @@ class TileIndex:
         return self.source.read(tile.row, tile.row + tile.height, tile.col, tile.col + tile.width)
 
     def batches(self, batch_size: int = 16, kept_only: bool = True) -> Iterator[tuple[list[ChunkTile], np.ndarray]]:
-        """``(tiles, pixels (N, C, size, size))`` in index order, reading one strip of tile rows at a time."""
+        """``(tiles, pixels (N, C, size, size))`` in index order, reading one window of a tile row at a time
+        (the row's height, at most :data:`MAX_WINDOW_PX` wide)."""
         todo = [t for t in self.tiles if t.kept or not kept_only]
         buf: list[ChunkTile] = []
-        strip_row, strip = None, None
+        strip_row, strip, w0, w1 = None, None, 0, 0
         arrays: list[np.ndarray] = []
         for t in todo:
-            if t.row != strip_row:
-                strip_row, strip = t.row, self.source.read(t.row, t.row + t.height)
+            # one window of a tile row, at most MAX_WINDOW_PX wide: memory does not grow with the image width
+            if t.row != strip_row or t.col < w0 or t.col + t.width > w1:
+                w0 = t.col
+                w1 = min(self.source.width, max(t.col + t.width, t.col + MAX_WINDOW_PX))
+                strip_row, strip = t.row, self.source.read(t.row, t.row + t.height, w0, w1)
             buf.append(t)
-            arrays.append(strip[:, :, t.col: t.col + t.width])
+            arrays.append(strip[:, :, t.col - w0: t.col - w0 + t.width])
             if len(buf) == batch_size:
                 yield buf, np.stack(arrays)
                 buf, arrays = [], []
