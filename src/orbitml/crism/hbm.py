@@ -95,16 +95,39 @@ class StudentTPlan:
                  dtype=np.float64):
         K, d, _ = chol_inv.shape
         self.K, self.d, self.dtype = K, d, np.dtype(dtype)
+        # class blocks padded to a multiple of 8 columns (zeros): the sum of squares of each
+        # block then runs in whole SIMD vectors, for 1-3% more multiply-adds
+        self.dp = dp = -(-d // 8) * 8
         centre = mean.mean(axis=0)
-        # W[j, k*d + i] = chol_inv[k, i, j]: x @ W holds every class's whitened vector side by side
-        self.W = np.ascontiguousarray(chol_inv.reshape(K * d, d).T, dtype=self.dtype)
-        self.shift = np.einsum("kij,kj->ki", chol_inv, mean - centre).reshape(-1).astype(self.dtype)
+        # W[j, k*dp + i] = chol_inv[k, i, j]: x @ W holds every class's whitened vector side by side
+        W = np.zeros((d, K, dp))
+        W[:, :, :d] = chol_inv.transpose(2, 0, 1)
+        self.W = np.ascontiguousarray(W.reshape(d, K * dp), dtype=self.dtype)
+        shift = np.zeros((K, dp))
+        shift[:, :d] = np.einsum("kij,kj->ki", chol_inv, mean - centre)
+        self.shift = shift.reshape(-1).astype(self.dtype)
         self.centre = centre.astype(self.dtype)
         self.dof = np.asarray(dof, dtype=np.float64)
         # one class: W is upper triangular, so row block [j0, j1) of the product only feeds
         # columns >= j0; three blocks skip a third of the multiply-adds
         self.blocks = np.linspace(0, d, 4).round().astype(int) if K == 1 and d >= 96 else None
         self.const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
+        self.coef = 0.5 * (self.dof + d)
+
+    def minmax_rows(self, X: np.ndarray, rows: np.ndarray, a: int, b: int, sub: np.ndarray) -> np.ndarray:
+        """Rows ``rows[a:b]`` of ``X``, bands ``sub``, min-max scaled in ``X``'s dtype and
+        centred in the plan's: ``minmax_rows(X[rows[a:b]][:, sub])`` ready for ``centred=True``,
+        gathered, scaled and centred in one pass (numba) without the intermediate copies."""
+        from orbitml.crism import _kernels
+        from orbitml.crism.preprocess import minmax_rows
+
+        out = np.empty((b - a, sub.size), dtype=self.dtype)
+        if _kernels.AVAILABLE and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize:
+            _kernels._minmax_centre_rows(X, rows, a, b, sub, self.centre, X.dtype.type(1), out)
+        else:
+            out[...] = minmax_rows(X[rows[a:b]][:, sub])
+            out -= self.centre
+        return out
 
     def __call__(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
         """``(m, K)`` log densities of the ``(m, d)`` rows (one chunk; BLAS as configured).
@@ -112,6 +135,14 @@ class StudentTPlan:
         ``overwrite=True`` lets a C-ordered array of the plan's dtype be used as scratch;
         ``centred=True`` says the rows already had :attr:`centre` subtracted.
         """
+        ll = self.log1p_terms(rows, overwrite, centred)
+        ll *= -self.coef  # const - coef * log1p(m2 / dof), in place
+        ll += self.const
+        return ll
+
+    def log1p_terms(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
+        """``log1p(m2 / dof)``, ``(m, K)`` float64, with ``m2`` the squared Mahalanobis distances:
+        the log density is ``const - coef * log1p_terms``."""
         rows = np.asarray(rows)
         if overwrite and rows.dtype == self.dtype and rows.flags.c_contiguous:
             Xc = rows
@@ -126,10 +157,18 @@ class StudentTPlan:
             Z = Xc[:, : e[1]] @ self.W[: e[1]]
             for j0, j1 in zip(e[1:-1], e[2:], strict=True):
                 Z[:, j0:] += Xc[:, j0:j1] @ self.W[j0:j1, j0:]
-        Z -= self.shift
-        Z3 = Z.reshape(Xc.shape[0], self.K, self.d)
-        m2 = np.einsum("ckd,ckd->ck", Z3, Z3)
-        return self.const - 0.5 * (self.dof + self.d) * np.log1p(m2 / self.dof)
+        from orbitml.crism import _kernels
+
+        m = Xc.shape[0]
+        u = np.empty((m, self.K))
+        if _kernels.AVAILABLE:  # shift, squares and division in one pass over Z while it is in cache
+            _kernels._sq_dist(Z, self.shift, self.dp, self.dof, u)
+        else:
+            Z -= self.shift
+            Z3 = Z.reshape(m, self.K, self.dp)
+            np.divide(np.einsum("ckd,ckd->ck", Z3, Z3), self.dof, out=u)
+        np.log1p(u, out=u)  # numpy's SIMD log (numba's is scalar)
+        return u
 
 
 def map_chunks(fn, n_rows: int, chunk: int, threads: int | None = None) -> None:
