@@ -113,3 +113,40 @@ def test_fused_ensemble_path_equals_numpy_path_and_rows_equal_gather(monkeypatch
     monkeypatch.setattr(_kernels, "AVAILABLE", True)
     c2, f2 = clf.predict(np.ascontiguousarray(X[rows]))
     assert (codes == c2).mean() > 0.999 and np.allclose(conf, f2, atol=1e-4, rtol=0)
+
+
+def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
+    """The vectorised fit (one product per class, one for the prior) against the per-image
+    definitions, with images holding one spectrum (no covariance: left out of S0) and a class
+    made only of such images (left out of the S0 average, kept in mu0)."""
+    from orbitml.crism.hbm import HBMClassifier
+
+    rng = np.random.default_rng(4)
+    d = 5
+    X, y, g = [], [], []
+    sizes = {0: [6, 1, 9], 1: [1, 1], 2: [4, 7, 1, 3]}
+    for k, ns in sizes.items():
+        for j, n in enumerate(ns):
+            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
+            y += [k] * n
+            g += [10 * k + j] * n
+    X, y, g = np.vstack(X), np.array(y), np.array(g)
+    perm = rng.permutation(y.size)  # the fit must not rely on the input order
+    m = HBMClassifier(kappa0=1.0, kappa1=100.0).fit(X[perm], y[perm], g[perm])
+    groups = {k: [X[(y == k) & (g == 10 * k + j)] for j in range(len(ns))] for k, ns in sizes.items()}
+    mu0 = np.mean([np.mean([Xg.mean(0) for Xg in groups[k]], axis=0) for k in sizes], axis=0)
+    S0 = np.mean([np.mean([np.cov(Xg.T) for Xg in groups[k] if len(Xg) > 1], axis=0) for k in (0, 2)], axis=0)
+    np.testing.assert_allclose(m.mu0_, mu0, rtol=1e-12)
+    np.testing.assert_allclose(m.S0_, S0, rtol=1e-12)
+    psi = S0 * 1.0  # m - d - 1 with m = d + 2
+    for i, k in enumerate(sizes):
+        n = np.array([len(Xg) for Xg in groups[k]], float)
+        xb = np.array([Xg.mean(0) for Xg in groups[k]])
+        C = sum((Xg - Xg.mean(0)).T @ (Xg - Xg.mean(0)) for Xg in groups[k])
+        kj = n * 100 / (n + 100)
+        kap = kj.sum() + 1
+        kbar = kap * 100 / (kap + 100)
+        v = n.sum() - n.size + 3
+        assert m.dofs_[i] == v and m.n_images_[i] == n.size and m.n_samples_[i] == n.sum()
+        np.testing.assert_allclose(m.means_[i], (kj @ xb + mu0) / kap, rtol=1e-12)
+        np.testing.assert_allclose(m.scales_[i], (psi + C) * (kbar + 1) / (kbar * v), rtol=1e-11)

@@ -142,6 +142,9 @@ class CrismClassifier:
 
     def _fit_models(self, X, yk, g):
         s = self.settings
+        # rows sorted by (class, image) once: each model's group sort then finds them in order
+        order = np.lexsort((g, yk))
+        X, yk, g = X[order], yk[order], g[order]
         return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
                 for sub in self.subsets_]
 
@@ -232,6 +235,15 @@ class CrismClassifier:
         return out
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
+        """Fit the ensemble (see the class docstring).  BLAS runs single-threaded throughout:
+        every product here is small, and a BLAS thread team on busy cores made the weight
+        optimisation (L-BFGS-B on a few hundred parameters) ten times slower."""
+        from orbitml.crism.hbm import _single_thread_blas
+
+        with _single_thread_blas():
+            return self._fit(X, y, groups, wavelengths, progress, despiked)
+
+    def _fit(self, X, y, groups, wavelengths, progress: Progress, despiked: bool) -> CrismClassifier:
         s = self.settings
         say = progress or (lambda msg: None)
         X = np.asarray(X)

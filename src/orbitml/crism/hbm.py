@@ -26,7 +26,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtri
 from scipy.special import gammaln
 
 from orbitml.errors import OrbitmlInputError
@@ -50,28 +50,24 @@ def _single_thread_blas():
 
 
 def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.ndarray):
-    """Per (class, image) counts, means and scatter matrices, sorted by class."""
+    """Per (class, image) group, sorted by class: class position, count, mean; and the rows
+    sorted the same way, centred on their group's mean, with the groups' row offsets.
+
+    The scatter matrices are not formed group by group: every weighted sum of them the model
+    needs is one matrix product of the centred rows (see :meth:`HBMClassifier.fit`).
+    """
     key_c = np.searchsorted(classes, y)
     _, g_inv = np.unique(groups, return_inverse=True)
     key = key_c.astype(np.int64) * (int(g_inv.max()) + 1) + g_inv
     order = np.argsort(key, kind="stable")
     ks = key[order]
     starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    ends = np.r_[starts[1:], ks.size]
-    d = X.shape[1]
-    G = starts.size
-    n = (ends - starts).astype(np.float64)
-    means = np.empty((G, d))
-    scat = np.empty((G, d, d))
+    counts = np.diff(np.r_[starts, ks.size])
     cls = key_c[order[starts]]
     Xo = np.take(X, order, axis=0).astype(np.float64, copy=False)  # one gather: groups are contiguous
-    for g, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        Xg = Xo[s:e]
-        mu = Xg.mean(axis=0)
-        Xc = Xg - mu
-        means[g] = mu
-        scat[g] = Xc.T @ Xc
-    return cls, n, means, scat
+    means = np.add.reduceat(Xo, starts, axis=0) / counts[:, None]
+    Xo -= np.repeat(means, counts, axis=0)
+    return cls, counts.astype(np.float64), means, Xo, starts
 
 
 def softmax_rows(ll: np.ndarray) -> np.ndarray:
@@ -247,43 +243,44 @@ class HBMClassifier:
         groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups).ravel()
         self.classes_ = np.unique(y)
         d = X.shape[1]
-        with _single_thread_blas():  # many small products: thread hand-offs cost more than they save
-            cls, n, means, scat = _group_stats(X, y, groups, self.classes_)
-        K = self.classes_.size
-        # class-balanced prior: average over images, then over classes (images with >= 2 pixels for S0)
-        mu0_k = np.zeros((K, d))
-        S0_k = np.zeros((K, d, d))
-        has_cov = np.zeros(K, bool)
-        for k in range(K):
-            sel = cls == k
-            mu0_k[k] = means[sel].mean(axis=0)
-            sc = sel & (n >= 2)
-            if sc.any():
-                S0_k[k] = (scat[sc] / (n[sc] - 1)[:, None, None]).mean(axis=0)
-                has_cov[k] = True
-        if not has_cov.any():
-            raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
-        self.mu0_ = mu0_k.mean(axis=0)
-        self.S0_ = S0_k[has_cov].mean(axis=0)
-        m = d + self.m_extra
-        psi = self.S0_ * (m - d - 1)
-        self.means_ = np.zeros((K, d))
-        self.scales_ = np.zeros((K, d, d))
-        self.dofs_ = np.zeros(K)
-        self.n_images_ = np.zeros(K, dtype=np.int64)
-        self.n_samples_ = np.zeros(K, dtype=np.int64)
-        for k in range(K):
-            sel = cls == k
-            nk = n[sel]
-            kap_j = nk * self.kappa1 / (nk + self.kappa1)
-            kap = kap_j.sum() + self.kappa0
+        with _single_thread_blas():  # small products: thread hand-offs cost more than they save
+            cls, n, means, Xc, starts = _group_stats(X, y, groups, self.classes_)
+            K = self.classes_.size
+            # classes are contiguous runs of groups, groups contiguous runs of rows
+            c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+            n_img = np.diff(np.r_[c_start, cls.size])
+            r_start = starts[c_start]
+            r_stop = np.r_[r_start[1:], Xc.shape[0]]
+            # class-balanced prior: average over images, then over classes (images with >= 2
+            # pixels for S0); S0 = sum over groups of w_g * C_g = Xc' diag(w) Xc in one product
+            mu0_k = np.add.reduceat(means, c_start, axis=0) / n_img[:, None]
+            multi = n >= 2
+            n_multi = np.add.reduceat(multi.astype(np.int64), c_start)
+            has_cov = n_multi > 0
+            if not has_cov.any():
+                raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
+            w_g = np.zeros(cls.size)
+            ok = multi & has_cov[cls]
+            w_g[ok] = 1.0 / (has_cov.sum() * n_multi[cls[ok]] * (n[ok] - 1))
+            Y = Xc * np.sqrt(np.repeat(w_g, n.astype(np.int64)))[:, None]
+            self.mu0_ = mu0_k.mean(axis=0)
+            self.S0_ = Y.T @ Y
+            m = d + self.m_extra
+            psi = self.S0_ * (m - d - 1)
+            kap_j = n * self.kappa1 / (n + self.kappa1)
+            kap = np.add.reduceat(kap_j, c_start) + self.kappa0
             kbar = kap * self.kappa1 / (kap + self.kappa1)
-            dof = nk.sum() - sel.sum() + m - d + 1
-            self.means_[k] = (kap_j @ means[sel] + self.kappa0 * self.mu0_) / kap
-            self.scales_[k] = (psi + scat[sel].sum(axis=0)) * (kbar + 1) / (kbar * dof)
-            self.dofs_[k] = dof
-            self.n_images_[k] = sel.sum()
-            self.n_samples_[k] = nk.sum()
+            n_k = np.add.reduceat(n, c_start)
+            dof = n_k - n_img + m - d + 1
+            pooled = np.add.reduceat(kap_j[:, None] * means, c_start, axis=0)
+            self.means_ = (pooled + self.kappa0 * self.mu0_) / kap[:, None]
+            self.scales_ = np.empty((K, d, d))
+            for k in range(K):  # the scatter of class k's images: one product of its centred rows
+                Xk = Xc[r_start[k]:r_stop[k]]
+                self.scales_[k] = (psi + Xk.T @ Xk) * (kbar[k] + 1) / (kbar[k] * dof[k])
+        self.dofs_ = dof
+        self.n_images_ = n_img.astype(np.int64)
+        self.n_samples_ = n_k.astype(np.int64)
         self.n_features_in_ = d
         self._prepare()
         return self
@@ -297,17 +294,24 @@ class HBMClassifier:
 
     def _prepare_factors(self) -> None:
         K, d = self.means_.shape
+        try:  # all classes in one call
+            L = np.linalg.cholesky(self.scales_)
+        except np.linalg.LinAlgError:
+            L = np.empty((K, d, d))
+            eye = np.eye(d)
+            for k in range(K):
+                S = self.scales_[k]
+                try:
+                    L[k] = np.linalg.cholesky(S)
+                except np.linalg.LinAlgError:  # numerically singular: add a tiny ridge
+                    L[k] = np.linalg.cholesky(S + eye * (1e-10 * np.trace(S) / d + 1e-300))
         self._chol_inv = np.empty((K, d, d))
-        self._logdet_half = np.empty(K)
-        eye = np.eye(d)
-        for k in range(K):
-            S = self.scales_[k]
-            try:
-                L = np.linalg.cholesky(S)
-            except np.linalg.LinAlgError:  # numerically singular: add a tiny ridge
-                L = np.linalg.cholesky(S + eye * (1e-10 * np.trace(S) / d + 1e-300))
-            self._chol_inv[k] = solve_triangular(L, eye, lower=True)
-            self._logdet_half[k] = np.log(np.diag(L)).sum()
+        for k in range(K):  # LAPACK's triangular inverse (exact zeros above the diagonal)
+            inv, info = dtrtri(L[k], lower=1)
+            if info != 0:  # pragma: no cover - a Cholesky factor has a positive diagonal
+                raise np.linalg.LinAlgError(f"triangular inverse failed (info {info})")
+            self._chol_inv[k] = inv
+        self._logdet_half = np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
 
     def _check(self, X):
         if not hasattr(self, "means_"):
