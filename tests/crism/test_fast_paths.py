@@ -59,13 +59,14 @@ def _plan(dtype, K=3, d=11, seed=1):
 @numba_only
 @pytest.mark.parametrize("pdt", [np.float32, np.float64])
 @pytest.mark.parametrize("xdt", [np.float32, np.float64])
-def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt):
+@pytest.mark.parametrize("sub", [[0, 2, 4, 5, 9, 11, 19], [2, 3, 4, 5, 6, 7, 8]])  # gathered, a window
+def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt, sub):
     plan, _ = _plan(pdt, d=7)
     rng = np.random.default_rng(2)
     X = rng.random((40, 20)).astype(xdt)
     X[3, 5], X[4, 2], X[6, 4] = np.nan, np.inf, -np.inf
     X[5] = 0.5  # constant row: maps to 0
-    sub = np.array([0, 2, 4, 5, 9, 11, 19])
+    sub = np.array(sub)
     rows = np.array([7, 3, 4, 5, 6, 0, 39, 12])
     got = plan.minmax_rows(X, rows, 1, 7, sub)
     with np.errstate(invalid="ignore"):
@@ -150,3 +151,23 @@ def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
         assert m.dofs_[i] == v and m.n_images_[i] == n.size and m.n_samples_[i] == n.sum()
         np.testing.assert_allclose(m.means_[i], (kj @ xb + mu0) / kap, rtol=1e-12)
         np.testing.assert_allclose(m.scales_[i], (psi + C) * (kbar + 1) / (kbar * v), rtol=1e-11)
+
+
+@numba_only
+def test_softmax_kernels_keep_nan_rows_and_floor_far_classes():
+    ll = np.array([[0.0, -5.0, -2000.0], [1.0, np.nan, 0.0], [-3.0, -1.0, -1.0]])
+    u = (ll - np.array([0.0, 1.0, 2.0])) / -np.array([1.0, 2.0, 4.0])  # const - coef * u == ll
+    score = np.zeros(3)
+    _kernels._loglik_shift_max(u, np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 4.0]), score)
+    np.testing.assert_allclose(score[[0, 2]], [0.0, -1.0])
+    assert np.isnan(score[1]) and np.isnan(u[1]).all()
+    np.testing.assert_allclose(u[0], [0.0, -5.0, -700.0])
+    np.exp(u, out=u)
+    S = np.zeros((3, 4))
+    _kernels._weighted_add(u, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), S)
+    e = np.exp([0.0, -5.0])
+    np.testing.assert_allclose(S[0], [e[1] / e.sum(), 2.0 * np.exp(-700.0) / e.sum(), 0.0, 0.5 / e.sum()],
+                               rtol=1e-12)
+    p = np.exp([-2.0, 0.0, 0.0]) / np.exp([-2.0, 0.0, 0.0]).sum()
+    np.testing.assert_allclose(S[2], [p[1], 2.0 * p[2], 0.0, 0.5 * p[0]], rtol=1e-12)
+    assert np.isnan(S[1, [0, 1, 3]]).all()

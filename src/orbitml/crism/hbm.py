@@ -118,7 +118,9 @@ class StudentTPlan:
         from orbitml.crism.preprocess import minmax_rows
 
         out = np.empty((b - a, sub.size), dtype=self.dtype)
-        if _kernels.AVAILABLE and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize:
+        if _kernels.AVAILABLE and X.dtype == self.dtype == np.float32 and X.strides[1] == X.itemsize:
+            _kernels._minmax_centre_rows_f32(X, rows, a, b, sub, self.centre, out)
+        elif _kernels.AVAILABLE and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize:
             _kernels._minmax_centre_rows(X, rows, a, b, sub, self.centre, X.dtype.type(1), out)
         else:
             out[...] = minmax_rows(X[rows[a:b]][:, sub])
