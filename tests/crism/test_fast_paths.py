@@ -78,7 +78,7 @@ def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt, sub):
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
-@pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3)])
+@pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3), (5, 31), (4, 54), (3, 55), (1, 100)])
 def test_plan_log_density_equals_direct_formula(dtype, tol, K, d):
     from scipy.stats import multivariate_t
 
