@@ -527,3 +527,147 @@ def _column_spike_medians(cube, cols, bands, r, b0, b1, out):  # pragma: no cove
                 out[p, i] = win[m // 2]
             else:
                 out[p, i] = (win[m // 2 - 1] + win[m // 2]) * np.float32(0.5)
+
+
+# --- HBM Student-t evaluation -----------------------------------------------------------------
+
+@njit(nogil=True, cache=True)
+def _minmax_centre_rows(X, rows, a, b, sub, centre, one, out):  # pragma: no cover - compiled
+    """``out[i - a] = (X[rows[i], sub] - lo) / (hi - lo) - centre`` for ``a <= i < b``.
+
+    The scaling is :func:`orbitml.crism.preprocess.minmax_rows` (arithmetic in ``X``'s dtype; a
+    constant row is divided by ``one``, so it maps to 0), the centring that of
+    :class:`orbitml.crism.hbm.StudentTPlan` (in ``out``'s dtype); a row holding a NaN becomes
+    NaN, as numpy's min and max make it."""
+    d = sub.shape[0]
+    for i in range(a, b):
+        src = X[rows[i]]
+        dst = out[i - a]
+        lo = src[sub[0]]
+        hi = lo
+        nan = False
+        for q in range(d):
+            v = src[sub[q]]
+            lo = min(lo, v)
+            hi = max(hi, v)
+            nan |= v != v
+        if nan:
+            dst[:] = np.nan
+            continue
+        rg = hi - lo
+        if rg == 0:
+            rg = one
+        for q in range(d):
+            dst[q] = (src[sub[q]] - lo) / rg
+            dst[q] -= centre[q]
+
+
+@njit(nogil=True, cache=True)
+def _any_nan(v):  # pragma: no cover - compiled
+    """Whether a vector holds a NaN (an integer or-reduction of compares: vectorised)."""
+    bad = False
+    for q in range(v.shape[0]):
+        bad |= v[q] != v[q]
+    return bad
+
+
+@njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})
+def _min_max(v):  # pragma: no cover - compiled
+    """``(min, max)`` of a vector without NaN (the flags let LLVM vectorise the reductions; a
+    zero's sign may differ, its value not)."""
+    lo = v[0]
+    hi = v[0]
+    for q in range(v.shape[0]):
+        lo = min(lo, v[q])
+        hi = max(hi, v[q])
+    return lo, hi
+
+
+@njit(nogil=True, cache=True)
+def _minmax_centre_rows_f32(X, rows, a, b, sub, centre, out):  # pragma: no cover - compiled
+    """:func:`_minmax_centre_rows` for float32 spectra and output: the bands are gathered first
+    (a plain copy when they are contiguous), so that the range and scaling loops run on
+    contiguous values (vectorised)."""
+    d = sub.shape[0]
+    one = np.float32(1.0)
+    s0 = sub[0]
+    window = sub[d - 1] - s0 == d - 1
+    for q in range(d):
+        window &= sub[q] == s0 + q
+    for i in range(a, b):
+        src = X[rows[i]]
+        dst = out[i - a]
+        if window:
+            dst[:] = src[s0:s0 + d]
+        else:
+            for q in range(d):
+                dst[q] = src[sub[q]]
+        if _any_nan(dst):
+            dst[:] = np.nan
+            continue
+        lo, hi = _min_max(dst)
+        rg = hi - lo
+        if rg == 0:
+            rg = one
+        for q in range(d):
+            t = (dst[q] - lo) / rg
+            dst[q] = t - centre[q]
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
+def _sq_dist(Z, shift, dp, dof, out):  # pragma: no cover - compiled
+    """``out[r, k] = m2 / dof[k]`` (float64) with ``m2 = sum_i (Z[r, k*dp + i] - shift[k*dp + i])**2``
+    summed in ``Z``'s dtype: the squared Mahalanobis distance of every class from its whitened
+    vectors (class blocks ``dp`` apart), divided by the class's degrees of freedom.  The log
+    and exp that follow run in numpy (SIMD transcendentals; numba's are scalar)."""
+    K = out.shape[1]
+    for r in range(Z.shape[0]):
+        z = Z[r]
+        for k in range(K):
+            zk = z[k * dp:(k + 1) * dp]  # slices (not offset indices) let LLVM vectorise the sum
+            sk = shift[k * dp:(k + 1) * dp]
+            s = np.float32(0.0)  # float64 Z makes it float64 (numba unifies the types)
+            for i in range(dp):
+                v = zk[i] - sk[i]
+                s += v * v
+            out[r, k] = np.float64(s) / dof[k]
+
+
+@njit(nogil=True, cache=True)
+def _loglik_shift_max(u, const, coef, score):  # pragma: no cover - compiled
+    """Per row: the log densities ``ll = const - coef * u`` (``u`` = log1p terms, overwritten),
+    minus their largest, which is added to ``score`` (the first half of a softmax; a row holding
+    a NaN becomes NaN, as numpy's max makes it).  A class more than 700 below the best gets
+    probability ~1e-304 instead of 0: calibration clips probabilities at 1e-300 anyway."""
+    K = u.shape[1]
+    for r in range(u.shape[0]):
+        row = u[r]
+        for k in range(K):
+            row[k] = const[k] - coef[k] * row[k]
+        mx = row[0]
+        nan = False
+        for k in range(K):
+            mx = max(mx, row[k])
+            nan |= row[k] != row[k]
+        if nan:
+            mx = np.nan
+        score[r] += mx
+        for k in range(K):
+            # floored at -700 (exp = 1e-304, as good as 0 next to the row's 1): numpy's SIMD
+            # exp takes a slow path for arguments that underflow, ten times slower
+            v = row[k] - mx
+            row[k] = -700.0 if v < -700.0 else v  # NaN stays NaN
+
+
+@njit(nogil=True, cache=True)
+def _weighted_add(E, cls, w, S):  # pragma: no cover - compiled
+    """Per row: ``S[cls[k]] += E[k] / sum(E) * w[k]`` (the second half of a softmax, weighted
+    and scattered into the ensemble's class columns)."""
+    K = E.shape[1]
+    for r in range(E.shape[0]):
+        row = E[r]
+        tot = 0.0
+        for k in range(K):
+            tot += row[k]
+        for k in range(K):
+            S[r, cls[k]] += row[k] / tot * w[k]

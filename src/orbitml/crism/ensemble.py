@@ -22,6 +22,7 @@ from orbitml.crism.settings import CrismSettings
 from orbitml.errors import OrbitmlInputError
 
 FORMAT_VERSION = 1
+CHUNK = 512  # spectra per chunk: one model's whitened vectors (512 x classes x bands, float32) stay in cache
 Progress = Callable[[str], None] | None
 
 
@@ -142,17 +143,21 @@ class CrismClassifier:
 
     def _fit_models(self, X, yk, g):
         s = self.settings
+        # rows sorted by (class, image) once: each model's group sort then finds them in order
+        order = np.lexsort((g, yk))
+        X, yk, g = X[order], yk[order], g[order]
         return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
                 for sub in self.subsets_]
 
-    def _per_model(self, models, X, fn, chunk: int = 2048) -> None:
+    def _per_model(self, models, X, fn, chunk: int = CHUNK) -> None:
         """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""
         plans = [m.plan() for m in models]
+        subs = [np.asarray(sub, dtype=np.int64) for sub in self.subsets_]
+        rows = np.arange(X.shape[0])
 
         def run(a, b):
-            Xa = X[a:b]
-            for i, (m, sub, plan) in enumerate(zip(models, self.subsets_, plans, strict=True)):
-                fn(a, b, i, m, plan(minmax_rows(Xa[:, sub])))
+            for i, (m, sub, plan) in enumerate(zip(models, subs, plans, strict=True)):
+                fn(a, b, i, m, plan(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True))
 
         map_chunks(run, X.shape[0], chunk)
 
@@ -231,6 +236,15 @@ class CrismClassifier:
         return out
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
+        """Fit the ensemble (see the class docstring).  BLAS runs single-threaded throughout:
+        every product here is small, and a BLAS thread team on busy cores made the weight
+        optimisation (L-BFGS-B on a few hundred parameters) ten times slower."""
+        from orbitml.crism.hbm import _single_thread_blas
+
+        with _single_thread_blas():
+            return self._fit(X, y, groups, wavelengths, progress, despiked)
+
+    def _fit(self, X, y, groups, wavelengths, progress: Progress, despiked: bool) -> CrismClassifier:
         s = self.settings
         say = progress or (lambda msg: None)
         X = np.asarray(X)
@@ -313,49 +327,64 @@ class CrismClassifier:
 
     # ---------------- prediction ----------------
     def predict_proba(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
-                      chunk: int = 2048) -> np.ndarray:
+                      chunk: int = CHUNK) -> np.ndarray:
         """Combined class probabilities ``(n, K)`` of main-band ratioed spectra (model band order)."""
         return self.predict_scores(X, calibrated, threads, chunk)[0]
 
     def predict_scores(self, X: np.ndarray, calibrated: bool = True, threads: int | None = None,
-                       chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+                       chunk: int = CHUNK, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(probabilities (n, K), OOD score (n,))``: the score is the best-class log-likelihood
         summed over the models (compared with :attr:`ood_threshold_`).
 
-        Works on row chunks spread over ``threads`` workers: each chunk goes through every model
-        (band subset, min-max scaling, Student-t, softmax) and the weighted combination while
-        it is in cache; no per-model array of the whole image is built.
+        ``rows`` (indices) picks the spectra of ``X`` to score (default all), without copying
+        them first.  Works on row chunks spread over ``threads`` workers: each chunk goes
+        through every model (band subset, min-max scaling, Student-t, softmax) and the weighted
+        combination while it is in cache; no per-model array of the whole image is built.
         """
+        from orbitml.crism import _kernels
+
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.wavelengths_.size:
             raise OrbitmlInputError(f"expected spectra on the model's {self.wavelengths_.size} bands, got {X.shape}")
+        rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         K = self.classes_.size
-        out = np.empty((X.shape[0], K))
-        score = np.empty(X.shape[0])
+        out = np.empty((rows.size, K))
+        score = np.empty(rows.size)
         plans = [m.plan() for m in self.models_]
+        subs = [np.asarray(sub, dtype=np.int64) for sub in self.subsets_]
+        cls = [np.asarray(m.classes_, dtype=np.int64) for m in self.models_]
+        wts = [np.ascontiguousarray(self.weights_[i, c], dtype=np.float64) for i, c in enumerate(cls)]
+        fused = _kernels.AVAILABLE
 
         def run(a, b):
             S = np.zeros((b - a, K))
             sc = np.zeros(b - a)
-            Xa = X[a:b]
-            for i, (m, sub, plan) in enumerate(zip(self.models_, self.subsets_, plans, strict=True)):
-                ll = plan(minmax_rows(Xa[:, sub]))
-                sc += ll.max(axis=1)
-                p = softmax_rows(ll)
-                p *= self.weights_[i, m.classes_]
-                S[:, m.classes_] += p
+            for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
+                Xc = plan.minmax_rows(X, rows, a, b, sub)
+                if fused:  # softmax (numpy's SIMD exp between two compiled passes), weighted, scattered
+                    ll = plan.log1p_terms(Xc, overwrite=True, centred=True)
+                    _kernels._loglik_shift_max(ll, plan.const, plan.coef, sc)
+                    np.exp(ll, out=ll)
+                    _kernels._weighted_add(ll, c, w, S)
+                else:
+                    ll = plan(Xc, overwrite=True, centred=True)
+                    sc += ll.max(axis=1)
+                    p = softmax_rows(ll)
+                    p *= w
+                    S[:, c] += p
             S /= np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
             out[a:b] = apply_temperature(S, self.temperature_) if calibrated else S
             score[a:b] = sc
 
-        map_chunks(run, X.shape[0], chunk, threads)
+        map_chunks(run, rows.size, chunk, threads)
         return out, score
 
-    def predict(self, X: np.ndarray, threads: int | None = None, reject_ood: bool = True
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes, confidence)``; codes below the class's threshold become 0 (unclassified) and,
-        with ``reject_ood``, spectra below the stored OOD threshold :data:`classes.UNKNOWN`."""
-        Q, score = self.predict_scores(X, threads=threads)
+    def predict(self, X: np.ndarray, threads: int | None = None, reject_ood: bool = True,
+                rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, confidence)`` of the spectra ``X[rows]`` (default all); codes below the
+        class's threshold become 0 (unclassified) and, with ``reject_ood``, spectra below the
+        stored OOD threshold :data:`classes.UNKNOWN`."""
+        Q, score = self.predict_scores(X, threads=threads, rows=rows)
         k = Q.argmax(axis=1)
         conf = Q[np.arange(k.size), k]
         codes = self.classes_[k].copy()

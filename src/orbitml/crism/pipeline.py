@@ -215,7 +215,7 @@ def classify_work(work: np.ndarray, wl: np.ndarray, clf, bland, n_fill: int = 0,
     class_map = np.full(h * w, CLASS_NODATA, dtype=np.int16)
     conf = np.full(h * w, np.nan, dtype=np.float32)
     if vflat.any():
-        codes, c = clf.predict(R[vflat][:, :nm])
+        codes, c = clf.predict(R[:, :nm], threads=threads, rows=np.flatnonzero(vflat))
         if s.merge_inseparable:
             codes = cc.to_merged_codes(codes)
         class_map[vflat] = codes
@@ -239,21 +239,55 @@ def classify_work(work: np.ndarray, wl: np.ndarray, clf, bland, n_fill: int = 0,
                        region_map=region_map, timings=t, notes=notes, ratio_method=pre.ratio_method)
 
 
-def scene_cube(scene, bands: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def scene_cube(scene, bands: np.ndarray | None = None, threads: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """``(rows, cols, bands)`` float32 C-ordered cube (nodata -> NaN) and wavelengths (nm) of a
-    scene; ``bands`` (indices) picks and orders the bands in the same single copy."""
-    from orbitml.scene import check_scene, to_float, wavelengths
+    scene; ``bands`` (indices) picks and orders the bands in the same single copy.
+
+    The scene is ``(band, y, x)``: one image row at a time, the chosen bands' rows (contiguous
+    runs) are transposed into that row of the output, converted to float32 and their invalid
+    values (non-finite, or equal to the scene's nodata, tested in the scene's own dtype, as
+    :func:`orbitml.scene.to_float` does) set to NaN while the row is in cache.  A whole-cube
+    float copy followed by a band gather across the slowest axis cost five times as much.
+    """
+    from orbitml.scene import _invalid, check_scene, wavelengths
 
     check_scene(scene)
     wl = wavelengths(scene)
     src = scene.attrs.get("source")
     if wl is None:
         raise OrbitmlInputError("the image has no wavelength table; pass --wavelengths CSV", src)
-    data = np.moveaxis(np.asarray(to_float(scene).values, dtype=np.float32), 0, -1)
-    if bands is None:
-        return np.ascontiguousarray(data), wl
-    bands = np.asarray(bands, dtype=np.int64)
-    return np.take(data, bands, axis=2), np.asarray(wl, float)[bands]
+    data = np.asarray(scene.data)
+    nodata = scene.rio.nodata
+    bands = np.arange(data.shape[0]) if bands is None else np.asarray(bands, dtype=np.int64)
+    _, h, w = data.shape
+    out = np.empty((h, w, bands.size), dtype=np.float32)
+    floating = np.issubdtype(data.dtype, np.floating)
+    check = floating or not (nodata is None or (isinstance(nodata, float) and not np.isfinite(nodata)))
+
+    def rows(r0: int, r1: int) -> None:
+        blk = data[bands, r0:r1]  # (bands, rows, cols): contiguous runs of the source
+        o = out[r0:r1]
+        o[...] = blk.transpose(1, 2, 0)
+        if check:
+            bad = _invalid(blk, nodata).transpose(1, 2, 0)
+            if bad.any():
+                o[bad] = np.nan
+
+    from orbitml.crism.preprocess import default_threads
+
+    step = 2
+    starts = range(0, h, step)
+    nthreads = max(1, min(threads or default_threads(), len(starts)))
+    if nthreads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(nthreads) as ex:
+            list(ex.map(lambda r0: rows(r0, min(r0 + step, h)), starts))
+    else:
+        for r0 in starts:
+            rows(r0, min(r0 + step, h))
+    return out, np.asarray(wl, float)[bands]
 
 
 def classify_scene(scene, clf, bland, progress=None, threads: int | None = None,
@@ -270,5 +304,5 @@ def classify_scene(scene, clf, bland, progress=None, threads: int | None = None,
     _check_inputs(scene.shape, clf, bland, src)
     check_ratio_method(scene, ratio, src)
     idx, n_fill = work_bands(wl, clf.wavelengths_, src)
-    cube, _ = scene_cube(scene, idx)
+    cube, _ = scene_cube(scene, idx, threads=threads)
     return classify_work(cube, _work_wavelengths(wl, idx, clf), clf, bland, n_fill, src, progress, threads, ratio)

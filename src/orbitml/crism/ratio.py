@@ -43,6 +43,12 @@ class BlandModel:
         self.drop_spiky = drop_spiky
 
     def fit(self, X: np.ndarray, groups: np.ndarray, wavelengths: np.ndarray) -> BlandModel:
+        from orbitml.crism.hbm import _single_thread_blas
+
+        with _single_thread_blas():  # small products only: a BLAS thread team costs more than it saves
+            return self._fit(X, groups, wavelengths)
+
+    def _fit(self, X: np.ndarray, groups: np.ndarray, wavelengths: np.ndarray) -> BlandModel:
         X = np.asarray(X, dtype=np.float64)
         wl = np.asarray(wavelengths, dtype=float)
         self.band_index_ = cb.bland_subset(wl)

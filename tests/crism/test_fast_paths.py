@@ -1,0 +1,173 @@
+"""The fast paths of the pipeline against the plain numpy forms they replace.
+
+* ``scene_cube`` (row-wise band gather, float32 conversion and nodata -> NaN in one pass)
+  against a whole-scene float copy (``to_float``) followed by a band gather;
+* the fused min-max scaling and centring kernel against ``minmax_rows`` then centring;
+* the ensemble's fused Student-t / softmax path against its numpy path, and ``rows=`` against
+  scoring the gathered spectra.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orbitml.crism import _kernels
+from orbitml.crism.hbm import StudentTPlan
+from orbitml.crism.pipeline import scene_cube
+from orbitml.crism.preprocess import minmax_rows
+from orbitml.scene import make_scene, to_float
+from tests.crism import _sim
+
+numba_only = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
+
+
+@pytest.mark.parametrize("dtype,nodata", [(np.uint16, 65535), (np.int16, -1), (np.float32, 65535.0),
+                                          (np.float64, None), (np.float32, np.nan), (np.int16, None)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_scene_cube_equals_float_copy_then_gather(dtype, nodata, threads):
+    rng = np.random.default_rng(5)
+    data = rng.integers(0, 3000, size=(9, 7, 5)).astype(dtype)
+    if nodata is not None and np.isfinite(nodata):
+        data[rng.random(data.shape) < 0.1] = nodata
+    if np.issubdtype(dtype, np.floating):
+        data[0, 1, 2], data[4, 3, 3], data[8, 6, 0] = np.nan, np.inf, -np.inf
+    scene = make_scene(data, wavelength=np.linspace(1000, 2600, 9), nodata=nodata)
+    bands = np.array([8, 0, 3, 3, 5])  # any order, repeats allowed
+    cube, wl = scene_cube(scene, bands, threads=threads)
+    ref = np.moveaxis(np.asarray(to_float(scene).values, dtype=np.float32), 0, -1)[:, :, bands]
+    assert cube.dtype == np.float32 and cube.flags.c_contiguous
+    np.testing.assert_array_equal(cube, ref)
+    np.testing.assert_array_equal(wl, np.linspace(1000, 2600, 9)[bands])
+    if nodata is not None and np.isfinite(nodata):
+        assert np.isnan(cube).any()
+    full, _ = scene_cube(scene)
+    np.testing.assert_array_equal(full, np.moveaxis(np.asarray(to_float(scene).values), 0, -1))
+
+
+def _plan(dtype, K=3, d=11, seed=1):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(K, d, d))
+    S = A @ A.transpose(0, 2, 1) + d * np.eye(d)
+    L = np.linalg.cholesky(S)
+    Linv = np.linalg.inv(L)
+    mean = rng.normal(size=(K, d))
+    return StudentTPlan(mean, Linv, np.log(np.diagonal(L, axis1=1, axis2=2)).sum(1), rng.uniform(5, 50, K),
+                        dtype), (mean, S)
+
+
+@numba_only
+@pytest.mark.parametrize("pdt", [np.float32, np.float64])
+@pytest.mark.parametrize("xdt", [np.float32, np.float64])
+@pytest.mark.parametrize("sub", [[0, 2, 4, 5, 9, 11, 19], [2, 3, 4, 5, 6, 7, 8]])  # gathered, a window
+def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt, sub):
+    plan, _ = _plan(pdt, d=7)
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 20)).astype(xdt)
+    X[3, 5], X[4, 2], X[6, 4] = np.nan, np.inf, -np.inf
+    X[5] = 0.5  # constant row: maps to 0
+    sub = np.array(sub)
+    rows = np.array([7, 3, 4, 5, 6, 0, 39, 12])
+    got = plan.minmax_rows(X, rows, 1, 7, sub)
+    with np.errstate(invalid="ignore"):
+        ref = minmax_rows(X[rows[1:7]][:, sub]).astype(pdt) - plan.centre
+    assert got.dtype == pdt
+    np.testing.assert_array_equal(got, ref)
+    assert np.isnan(got[0]).all() and np.isnan(got[3]).all()  # rows 3 (NaN) and 6 (-inf: (x - lo) / inf)
+    np.testing.assert_array_equal(got[2], -plan.centre)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+@pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3), (5, 31), (4, 54), (3, 55), (1, 100)])
+def test_plan_log_density_equals_direct_formula(dtype, tol, K, d):
+    from scipy.stats import multivariate_t
+
+    plan, (mean, S) = _plan(dtype, K, d)
+    X = np.random.default_rng(3).normal(size=(300, d)) * 2
+    ll = plan(X)
+    for k in range(K):
+        ref = multivariate_t(mean[k], S[k], df=plan.dof[k]).logpdf(X)
+        np.testing.assert_allclose(ll[:, k], ref, rtol=tol, atol=tol)
+
+
+@numba_only
+def test_fused_ensemble_path_equals_numpy_path_and_rows_equal_gather(monkeypatch):
+    clf, _ = _sim.model()
+    im = _sim.image()
+    X = im["cube"].reshape(-1, im["cube"].shape[2])[:, :clf.wavelengths_.size].astype(np.float32)
+    rows = np.flatnonzero(np.arange(X.shape[0]) % 3 != 1)[::-1].copy()
+    Q, s = clf.predict_scores(X, rows=rows, threads=2)
+    Q1, s1 = clf.predict_scores(np.ascontiguousarray(X[rows]), threads=1)
+    np.testing.assert_array_equal(Q, Q1)  # rows= gathers the same spectra; the thread count changes nothing
+    np.testing.assert_array_equal(s, s1)
+    Q2, s2 = clf.predict_scores(X, rows=rows, chunk=700)  # BLAS may sum a short last chunk in another order
+    np.testing.assert_allclose(Q2, Q, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(s2, s, rtol=1e-6)
+    monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    Qn, sn = clf.predict_scores(X[rows])
+    # both sum the float32 squared distances (the numpy path with einsum), in different orders:
+    # log-likelihoods agree to ~1e-6 relative, probabilities to ~1e-5
+    np.testing.assert_allclose(Q, Qn, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(s, sn, rtol=1e-6, atol=1e-4)
+    assert (Q.argmax(1) == Qn.argmax(1)).mean() > 0.999
+    codes, conf = clf.predict(X, rows=rows)
+    monkeypatch.setattr(_kernels, "AVAILABLE", True)
+    c2, f2 = clf.predict(np.ascontiguousarray(X[rows]))
+    assert (codes == c2).mean() > 0.999 and np.allclose(conf, f2, atol=1e-4, rtol=0)
+
+
+def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
+    """The vectorised fit (one product per class, one for the prior) against the per-image
+    definitions, with images holding one spectrum (no covariance: left out of S0) and a class
+    made only of such images (left out of the S0 average, kept in mu0)."""
+    from orbitml.crism.hbm import HBMClassifier
+
+    rng = np.random.default_rng(4)
+    d = 5
+    X, y, g = [], [], []
+    sizes = {0: [6, 1, 9], 1: [1, 1], 2: [4, 7, 1, 3]}
+    for k, ns in sizes.items():
+        for j, n in enumerate(ns):
+            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
+            y += [k] * n
+            g += [10 * k + j] * n
+    X, y, g = np.vstack(X), np.array(y), np.array(g)
+    perm = rng.permutation(y.size)  # the fit must not rely on the input order
+    m = HBMClassifier(kappa0=1.0, kappa1=100.0).fit(X[perm], y[perm], g[perm])
+    groups = {k: [X[(y == k) & (g == 10 * k + j)] for j in range(len(ns))] for k, ns in sizes.items()}
+    mu0 = np.mean([np.mean([Xg.mean(0) for Xg in groups[k]], axis=0) for k in sizes], axis=0)
+    S0 = np.mean([np.mean([np.cov(Xg.T) for Xg in groups[k] if len(Xg) > 1], axis=0) for k in (0, 2)], axis=0)
+    np.testing.assert_allclose(m.mu0_, mu0, rtol=1e-12)
+    np.testing.assert_allclose(m.S0_, S0, rtol=1e-12)
+    psi = S0 * 1.0  # m - d - 1 with m = d + 2
+    for i, k in enumerate(sizes):
+        n = np.array([len(Xg) for Xg in groups[k]], float)
+        xb = np.array([Xg.mean(0) for Xg in groups[k]])
+        C = sum((Xg - Xg.mean(0)).T @ (Xg - Xg.mean(0)) for Xg in groups[k])
+        kj = n * 100 / (n + 100)
+        kap = kj.sum() + 1
+        kbar = kap * 100 / (kap + 100)
+        v = n.sum() - n.size + 3
+        assert m.dofs_[i] == v and m.n_images_[i] == n.size and m.n_samples_[i] == n.sum()
+        np.testing.assert_allclose(m.means_[i], (kj @ xb + mu0) / kap, rtol=1e-12)
+        np.testing.assert_allclose(m.scales_[i], (psi + C) * (kbar + 1) / (kbar * v), rtol=1e-11)
+
+
+@numba_only
+def test_softmax_kernels_keep_nan_rows_and_floor_far_classes():
+    ll = np.array([[0.0, -5.0, -2000.0], [1.0, np.nan, 0.0], [-3.0, -1.0, -1.0]])
+    u = (ll - np.array([0.0, 1.0, 2.0])) / -np.array([1.0, 2.0, 4.0])  # const - coef * u == ll
+    score = np.zeros(3)
+    _kernels._loglik_shift_max(u, np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 4.0]), score)
+    np.testing.assert_allclose(score[[0, 2]], [0.0, -1.0])
+    assert np.isnan(score[1]) and np.isnan(u[1]).all()
+    np.testing.assert_allclose(u[0], [0.0, -5.0, -700.0])
+    np.exp(u, out=u)
+    S = np.zeros((3, 4))
+    _kernels._weighted_add(u, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), S)
+    e = np.exp([0.0, -5.0])
+    np.testing.assert_allclose(S[0], [e[1] / e.sum(), 2.0 * np.exp(-700.0) / e.sum(), 0.0, 0.5 / e.sum()],
+                               rtol=1e-12)
+    p = np.exp([-2.0, 0.0, 0.0]) / np.exp([-2.0, 0.0, 0.0]).sum()
+    np.testing.assert_allclose(S[2], [p[1], 2.0 * p[2], 0.0, 0.5 * p[0]], rtol=1e-12)
+    assert np.isnan(S[1, [0, 1, 3]]).all()
