@@ -61,3 +61,36 @@ def test_tiny_training_loss_decreases_and_beats_chance(tmp_path):
     assert card2["metrics"] == card["metrics"]
     a, b = load_model(tmp_path / "tiny.safetensors")[0], load_model(tmp_path / "tiny2.safetensors")[0]
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_simulated_sky_bases_noise_mismatch_and_psf_width():
+    """noise_mismatch makes the true noise the stated factor times what gain and read noise predict (the
+    normalisation's model); sky_fwhm_px widens the stars; bad ranges are refused."""
+    from pydantic import ValidationError
+
+    from orbitml.cosmic.train import TrainManifest, simulated_bases
+
+    def ratio(b):  # measured pixel noise / the noise the normalisation assumes
+        return float(np.median(b.noise_e) / np.sqrt(np.median(b.sky_e) + b.read_noise**2))
+
+    exact = simulated_bases(1, (128, 128), np.random.default_rng(3))[0]
+    noisy = simulated_bases(1, (128, 128), np.random.default_rng(3), noise_mismatch=(1.5, 1.5))[0]
+    quiet = simulated_bases(1, (128, 128), np.random.default_rng(3), noise_mismatch=(0.8, 0.8))[0]
+    assert ratio(exact) == pytest.approx(1.0, abs=0.06)
+    assert ratio(noisy) == pytest.approx(1.5, abs=0.09)
+    assert ratio(quiet) == pytest.approx(0.8, abs=0.05) and quiet.read_noise > exact.read_noise
+    np.testing.assert_array_equal(quiet.e, exact.e)  # same frame, only the claimed read noise differs
+
+    def star_width(fwhm):  # second moment of the brightest star, background removed
+        b = simulated_bases(1, (128, 128), np.random.default_rng(5), fwhm_px=(fwhm, fwhm))[0]
+        d = b.e - b.sky_e
+        r, c = np.unravel_index(np.argmax(d), d.shape)
+        w = np.clip(d[max(r - 8, 0):r + 9, max(c - 8, 0):c + 9], 0, None)
+        yy = np.mgrid[:w.shape[0], :w.shape[1]][0]
+        cy = (yy * w).sum() / w.sum()
+        return float(np.sqrt(((yy - cy) ** 2 * w).sum() / w.sum()))
+
+    assert star_width(4.5) > 1.4 * star_width(1.5)
+    for bad in ({"noise_mismatch": (1.5, 1.0)}, {"noise_mismatch": (0.1, 1.0)}, {"sky_fwhm_px": (3.0, 2.0)}):
+        with pytest.raises(ValidationError):
+            TrainManifest(**bad)

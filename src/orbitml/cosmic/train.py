@@ -58,6 +58,13 @@ class TrainManifest(BaseModel):
     ignore_saturated: bool = Field(False, description="leave pixels at the top of a simulated frame's DN range "
                                                       "out of the loss (detection never flags them)")
     sim_shape: tuple[int, int] = (256, 256)
+    sky_fwhm_px: tuple[float, float] | None = Field(None, description="simulated sky frames: star PSF FWHM drawn "
+                                                                     "log-uniform in (lo, hi) px per frame "
+                                                                     "(default: 2.5 px for all)")
+    noise_mismatch: tuple[float, float] | None = Field(
+        None, description="simulated sky frames: the true pixel noise is this factor (log-uniform in (lo, hi)) "
+                          "times the one the gain and read noise predict, as in processed frames or headers "
+                          "whose read noise is off (default: the noise model is exact)")
     n_hits: float = Field(4.0, gt=0, description="mean number of hits injected per patch (Poisson)")
     patch: int = Field(64, ge=16, le=1024)
     n_patches: int = Field(512, ge=4, le=1_000_000, description="training patches (drawn once, reshuffled each "
@@ -87,6 +94,20 @@ class TrainManifest(BaseModel):
     def _streak(cls, v):
         if v is not None and not 0.5 <= v[0] <= v[1] <= 200:
             raise ValueError("tdi_streak_px must be (lo, hi) with 0.5 <= lo <= hi <= 200")
+        return v
+
+    @field_validator("sky_fwhm_px")
+    @classmethod
+    def _fwhm(cls, v):
+        if v is not None and not 0.5 <= v[0] <= v[1] <= 20:
+            raise ValueError("sky_fwhm_px must be (lo, hi) with 0.5 <= lo <= hi <= 20")
+        return v
+
+    @field_validator("noise_mismatch")
+    @classmethod
+    def _mismatch(cls, v):
+        if v is not None and not 0.25 <= v[0] <= v[1] <= 4:
+            raise ValueError("noise_mismatch must be (lo, hi) with 0.25 <= lo <= hi <= 4")
         return v
 
     @field_validator("sim_shape")
@@ -136,7 +157,12 @@ def base_from_frame(path, hdu=None) -> BaseImage:
                      noise_e=block_noise(e, bad=fr.bad))
 
 
-def simulated_bases(n: int, shape, rng: np.random.Generator) -> list[BaseImage]:
+def simulated_bases(n: int, shape, rng: np.random.Generator, fwhm_px: tuple[float, float] | None = None,
+                    noise_mismatch: tuple[float, float] | None = None) -> list[BaseImage]:
+    """``n`` simulated sky frames (:func:`orbitml.simulate.ccd.simulate_frame`): sky 20-3000 e-, read noise
+    3-12 e-, stars, hot columns; with ``fwhm_px`` a PSF width per frame, with ``noise_mismatch`` a true noise
+    that differs from the gain/read-noise model the normalisation is given (extra Gaussian noise where the
+    factor is above 1, a read noise claimed too high where it is below)."""
     from orbitml.simulate.ccd import simulate_frame
 
     out = []
@@ -144,9 +170,20 @@ def simulated_bases(n: int, shape, rng: np.random.Generator) -> list[BaseImage]:
         sky = float(np.exp(rng.uniform(np.log(20.0), np.log(3000.0))))
         rn = float(rng.uniform(3.0, 12.0))
         area = shape[0] * shape[1] / 65536.0
+        fwhm = 2.5 if fwhm_px is None else float(np.exp(rng.uniform(*np.log(fwhm_px))))
         frame, truth = simulate_frame(shape, sky_e=sky, read_noise_e=rn, n_stars=int(rng.integers(5, 40) * area),
-                                      hot_columns=int(rng.integers(0, 2)), seed=int(rng.integers(2**31)))
-        out.append(BaseImage(f"simulated[{i}]", frame, block_background(frame), rn, np.zeros(shape, bool),
+                                      hot_columns=int(rng.integers(0, 2)), fwhm_px=fwhm,
+                                      seed=int(rng.integers(2**31)))
+        claimed = rn
+        if noise_mismatch is not None:
+            f = float(np.exp(rng.uniform(*np.log(noise_mismatch))))
+            model_var = sky + 5.0 + rn**2  # simulate_frame's dark current is 5 e-
+            if f >= 1.0:
+                extra = rng.normal(0.0, np.sqrt((f**2 - 1.0) * model_var), frame.shape)
+                frame = (frame + extra).astype(np.float32)
+            else:  # the header's read noise is too high: the normalisation thinks the frame noisier
+                claimed = float(np.sqrt(max(model_var / f**2 - sky - 5.0, rn**2)))
+        out.append(BaseImage(f"simulated[{i}]", frame, block_background(frame), claimed, np.zeros(shape, bool),
                              kind="sky", noise_e=block_noise(frame)))
     return out
 
@@ -278,7 +315,7 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     rng = np.random.default_rng(man.seed)
     bases = [base_from_frame(p, man.hdu) for p in man.frames]
-    bases += simulated_bases(man.simulated, man.sim_shape, rng)
+    bases += simulated_bases(man.simulated, man.sim_shape, rng, man.sky_fwhm_px, man.noise_mismatch)
     bases += mission_bases(man.mission, man.sim_shape, rng)
     kw = dict(normalisation=man.normalisation, tdi_streak_px=man.tdi_streak_px,
               ignore_saturated=man.ignore_saturated)
@@ -309,6 +346,8 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
                           "real_frames": [Path(f).name for f in man.frames], "simulated_frames": man.simulated,
                           "mission_frames": dict(sorted(man.mission.items())),
                           "tdi_streak_px": list(man.tdi_streak_px) if man.tdi_streak_px else None,
+                          "sky_fwhm_px": list(man.sky_fwhm_px) if man.sky_fwhm_px else None,
+                          "noise_mismatch": list(man.noise_mismatch) if man.noise_mismatch else None,
                           "sim_shape": list(man.sim_shape), "patches": man.n_patches, "patch": man.patch,
                           "hits_per_patch": man.n_hits, "pixel_size_um": man.pixel_size_um,
                           "thickness_um": man.thickness_um, "simulator": "orbitml.simulate.ccd"},
