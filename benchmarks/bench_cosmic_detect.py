@@ -11,7 +11,7 @@ Claims checked (anchors run in the same process):
    (and deepCR's mask pass where it runs).
 3. Classical path (read_frame + detect_lacosmic + cleaning) vs raw astroscrappy on the same frame.
 
-Run:  .venv/bin/python benchmarks/bench_cosmic_detect.py [--quick]
+Run:  .venv/bin/python benchmarks/bench_cosmic_detect.py [--quick] [--anchor-site /tmp/deepcr_site]
 """
 
 from __future__ import annotations
@@ -46,9 +46,11 @@ def load_deepcr():
     try:
         from deepCR import deepCR  # noqa: N813
     except Exception as exc:  # ImportError, or its own imports failing
-        return None, (f"deepCR is not installed here ({type(exc).__name__}: {exc}); `pip install deepCR` "
-                      "(0.3.1, the only release) installs from an sdist whose learned_models/mask folder is "
-                      "empty: it ships no pretrained mask model, so there is no deepCR detector to run")
+        return None, (f"deepCR is not installed here ({type(exc).__name__}: {exc}); install it for this run "
+                      "only: `python -m pip install --target /tmp/deepcr_site deepCR tensorboard`, delete the "
+                      "numpy, pillow, packaging, setuptools and typing_extensions it pulled into that folder, and "
+                      "pass `--anchor-site /tmp/deepcr_site` (deepCR 0.3.1 ships its pretrained mask models; "
+                      "its training module imports tensorboard)")
     try:
         return deepCR(mask="ACS-WFC", device="CPU"), None
     except Exception as exc:
@@ -58,7 +60,10 @@ def load_deepcr():
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--anchor-site", help="a folder holding deepCR (pip install --target ...), put on sys.path")
     args = ap.parse_args()
+    if args.anchor_site:
+        sys.path.insert(0, str(Path(args.anchor_site).resolve()))
     if not SAAO.exists():
         print(f"real data not found at {SAAO}; nothing to benchmark")
         return 0
