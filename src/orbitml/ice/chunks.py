@@ -108,6 +108,8 @@ def open_image(path: str | os.PathLike) -> GraySource:
     return gs
 
 
+INDEX_BLOCK_BYTES = 16 * 2**20  # windows of the black-pixel scan: small, so memory does not follow the width
+
 def chunk_index(path_or_source: Any, settings: ChunkSettings):
     """The :class:`~orbitml.tiling.TileIndex` of one image; errors for an image with no valid pixels."""
     from orbitml.tiling import TileChunker
@@ -115,7 +117,7 @@ def chunk_index(path_or_source: Any, settings: ChunkSettings):
     src = path_or_source if isinstance(path_or_source, GraySource) else open_image(path_or_source)
     chunker = TileChunker(size=settings.chunk, overlap=settings.overlap, black_policy=settings.black_policy,
                           black_value=settings.black_value)
-    index = chunker.tiles(src)
+    index = chunker.tiles(src, max_block_bytes=INDEX_BLOCK_BYTES)  # the black-pixel scan, window by window
     if index.tiles and all(t.black_fraction >= 1.0 for t in index.tiles):
         raise OrbitmlInputError("image has no valid pixels (every pixel is black or no-data)", src.path)
     return index

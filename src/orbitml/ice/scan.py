@@ -297,6 +297,7 @@ def _edge_only(src, tiles, chunks, looks, settings: ChunkSettings, net, device: 
     return out, peaks
 
 
+TRIM_EVERY = 8  # batches between heap trims
 GDAL_CACHE_MB = 128  # GDAL's default block cache is 5 % of RAM: it would grow with the image read
 
 
@@ -321,7 +322,7 @@ def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule,
                 overwrite):
     from orbitml.ice.chunks import chunk_index, open_image
     from orbitml.nn.weights import simulated_notice
-    from orbitml.tiling.predict import tune_malloc
+    from orbitml.tiling.predict import release_free_memory, tune_malloc
 
     tune_malloc()
     t0 = time.perf_counter()
@@ -334,11 +335,13 @@ def _scan_image(path, net, card, settings, out_dir, *, batch_size, device, rule,
     thr = float(card.get("threshold", 0.6) if threshold is None else threshold)
     tiles, probs = [], []
     anomalies = AnomalyReport()
-    for batch_tiles, pix in index.batches(batch_size=batch_size):
+    for n, (batch_tiles, pix) in enumerate(index.batches(batch_size=batch_size), start=1):
         x, rep = prepare_batch(pix, settings, src.nodata)
         anomalies += rep
         probs.append(_forward(net, x, device))
         tiles += batch_tiles
+        if n % TRIM_EVERY == 0:
+            release_free_memory()  # memory flat however many chunks the image has
     probs_a = np.concatenate(probs) if probs else np.zeros(0, np.float32)
     vkw = dict(size=settings.chunk, overlap=settings.overlap, threshold=thr, rule=rule,
                corroborate_threshold=corr["threshold"])
