@@ -79,23 +79,10 @@ def test_truncated_geotiff(tmp_path, capsys):
 
 
 def _pds3(tmp_path, pointer, lines=4, samples=4, stype="MSB_UNSIGNED_INTEGER"):
-    raw = tmp_path / "img.raw"
-    raw.write_bytes(bytes(range(16)))
-    lbl = tmp_path / "img.lbl"
-    lbl.write_text(f"""PDS_VERSION_ID = PDS3
-RECORD_TYPE = FIXED_LENGTH
-RECORD_BYTES = {samples}
-FILE_RECORDS = {lines}
-^IMAGE = {pointer}
-OBJECT = IMAGE
-  LINES = {lines}
-  LINE_SAMPLES = {samples}
-  SAMPLE_TYPE = {stype}
-  SAMPLE_BITS = 8
-END_OBJECT = IMAGE
-END
-""")
-    return lbl
+    """A PDS3 label ``img.lbl`` and 16 bytes of pixels ``img.raw`` (the bad-input suite's writer)."""
+    from tests.data.bad_inputs import _pds3 as write_pds3
+
+    return write_pds3(tmp_path, pointer, lines, samples, stype, data=bytes(range(16)))
 
 
 def test_pds3_good_label_reads(tmp_path):
