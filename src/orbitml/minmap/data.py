@@ -199,6 +199,11 @@ def synthesise_patches(pools_z: list[np.ndarray], bias: np.ndarray, n: int, patc
     return X, y, ab
 
 
+def noise_sd(pools: list[np.ndarray], snr_db: float) -> float:
+    """Per-band pixel noise for ``snr_db`` relative to the mean power of the augmented library spectra."""
+    return float(np.sqrt(np.mean(np.vstack(pools).astype(np.float64) ** 2) / 10 ** (snr_db / 10)))
+
+
 def _smooth_terms(n_bands: int, scale: float) -> np.ndarray:
     """+-offset and +-linear tilt across the bands (what the augmentation adds), scaled like the spectra."""
     t = np.linspace(-1.0, 1.0, n_bands)
@@ -253,7 +258,7 @@ def calibrate_rejection(pools: list[np.ndarray], E: np.ndarray, cfg: Any, seed: 
         X = sum(w[:, j:j + 1] * pools[j][rng.integers(0, pools[j].shape[0], n)] for j in range(K))
         X = X * rng.uniform(1 - cfg.illumination / 2, 1 + cfg.illumination / 2, size=(n, 1))
         if cfg.snr_db is not None:
-            sd = np.sqrt(np.mean(np.vstack(pools) ** 2) / 10 ** (cfg.snr_db / 10))
+            sd = noise_sd(pools, cfg.snr_db)
             X = X + sd * rng.standard_normal(X.shape)
         qs.append(float(np.quantile(fit_angle(X, E), quantile)))
     q = max(qs)

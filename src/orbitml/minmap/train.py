@@ -21,6 +21,7 @@ from orbitml.minmap.data import (
     augment_pools,
     calibrate_rejection,
     load_class_libraries,
+    noise_sd,
     resample_classes,
     scene_bands,
     synthesise_patches,
@@ -121,8 +122,7 @@ def prepare(man: MinmapManifest, manifest_path: Any = None, log=print) -> Prepar
     pools_z = [p.astype(np.float64) @ W for p in pools]
     noise = None
     if man.patches.snr_db is not None:
-        power = float(np.mean(np.vstack(pools).astype(np.float64) ** 2))
-        sd = np.sqrt(power / 10 ** (man.patches.snr_db / 10))
+        sd = noise_sd(pools, man.patches.snr_db)
         C = sd ** 2 * (W.T @ W)
         noise = np.linalg.cholesky(C + 1e-12 * np.trace(C) / R * np.eye(R))
     P = man.network.patch
