@@ -13,19 +13,11 @@ from tests.conftest import shared_file
 
 
 def _envi(tmp_path, **edits):
-    sc = make_scene(np.arange(2 * 6 * 5, dtype=np.float32).reshape(2, 6, 5), wavelength=[500.0, 600.0])
-    img = write_scene(sc, tmp_path / "cube.img")
-    hdr = tmp_path / "cube.hdr"
-    text = hdr.read_text()
-    for key, value in edits.items():
-        import re
+    """A 2 x 6 x 5 ENVI cube ``cube.img`` whose header fields are replaced or added by ``edits``."""
+    from tests.data.bad_inputs import _envi as write_envi
 
-        key = key.replace("_", " ")
-        text, n = re.subn(rf"^{key}\s*=.*$", f"{key} = {value}", text, flags=re.M)
-        if not n:
-            text += f"\n{key} = {value}\n"
-    hdr.write_text(text)
-    return img
+    return write_envi(tmp_path, data=np.arange(2 * 6 * 5, dtype=np.float32).reshape(2, 6, 5), wl=[500.0, 600.0],
+                      **edits)
 
 
 def _fails(capsys, argv, *words):
