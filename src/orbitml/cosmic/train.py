@@ -38,6 +38,10 @@ from orbitml.errors import OrbitmlInputError
 SOFTENING = 3.0
 
 
+# bounds of the (lo, hi) manifest ranges
+_RANGES = {"tdi_streak_px": (0.5, 200.0), "sky_fwhm_px": (0.5, 20.0), "noise_mismatch": (0.25, 4.0)}
+
+
 class TrainManifest(BaseModel):
     """``orbitml cosmic train MANIFEST``: what to train on and how (YAML, unknown keys rejected)."""
 
@@ -89,25 +93,12 @@ class TrainManifest(BaseModel):
             raise ValueError("each mission count must be between 0 and 1000")
         return v
 
-    @field_validator("tdi_streak_px")
+    @field_validator("tdi_streak_px", "sky_fwhm_px", "noise_mismatch")
     @classmethod
-    def _streak(cls, v):
-        if v is not None and not 0.5 <= v[0] <= v[1] <= 200:
-            raise ValueError("tdi_streak_px must be (lo, hi) with 0.5 <= lo <= hi <= 200")
-        return v
-
-    @field_validator("sky_fwhm_px")
-    @classmethod
-    def _fwhm(cls, v):
-        if v is not None and not 0.5 <= v[0] <= v[1] <= 20:
-            raise ValueError("sky_fwhm_px must be (lo, hi) with 0.5 <= lo <= hi <= 20")
-        return v
-
-    @field_validator("noise_mismatch")
-    @classmethod
-    def _mismatch(cls, v):
-        if v is not None and not 0.25 <= v[0] <= v[1] <= 4:
-            raise ValueError("noise_mismatch must be (lo, hi) with 0.25 <= lo <= hi <= 4")
+    def _ordered_range(cls, v, info):
+        lo, hi = _RANGES[info.field_name]
+        if v is not None and not lo <= v[0] <= v[1] <= hi:
+            raise ValueError(f"{info.field_name} must be (lo, hi) with {lo:g} <= lo <= hi <= {hi:g}")
         return v
 
     @field_validator("sim_shape")
