@@ -110,15 +110,9 @@ def test_pds3_bad_label_values(tmp_path, capsys, kw, word):
 def test_vrt_with_outside_raw_source_refused(tmp_path, capsys):
     secret = tmp_path / "secret.bin"
     secret.write_bytes(bytes(range(64)))
-    sub = tmp_path / "sub"
-    sub.mkdir()
-    vrt = sub / "x.vrt"
-    vrt.write_text(f"""<VRTDataset rasterXSize="8" rasterYSize="8">
-  <VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">
-    <SourceFilename relativetoVRT="0">{secret}</SourceFilename>
-    <ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset><LineOffset>8</LineOffset>
-  </VRTRasterBand>
-</VRTDataset>""")
+    from tests.data.bad_inputs import _vrt_escape
+
+    vrt = _vrt_escape(tmp_path / "sub", secret)
     _fails(capsys, ["info", str(vrt)], "outside its own folder")
 
 

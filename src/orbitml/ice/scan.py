@@ -112,13 +112,14 @@ def image_verdict(tiles, probs: np.ndarray, size: int, overlap: int, threshold: 
         elif i in edge_only:
             confirmed.append(i)
             alone += 1
+    done = set(confirmed)
     paper_class = "none" if n_pos == 0 else ("one" if n_pos == 1 else "several")
     flagged = bool(confirmed) if eff == "corroborated" else n_pos > 0
     top = float(probs.max()) if probs.size else 0.0
     evidence = float(len(confirmed) + 0.1 * n_pos + 0.01 * top)
     return {"paper_class": paper_class, "n_chunks": int(len(probs)), "n_positive": n_pos,
             "n_corroborated": len(confirmed), "n_corroborated_by_look": by_look, "n_edge_only": alone,
-            "unconfirmed": [i for i in pos if i not in set(confirmed)], "max_prob": top, "rule": eff,
+            "unconfirmed": [i for i in pos if i not in done], "max_prob": top, "rule": eff,
             "flagged": flagged, "evidence": evidence, "threshold": float(threshold), "corroborate_threshold": cthr}
 
 
@@ -266,16 +267,22 @@ def _looks(src, index, tiles, chunks, settings: ChunkSettings, net, device: str,
     taken = {(t.row, t.col) for t in index.tiles}
     cands = confirmation_windows(tiles, chunks, size, (src.height, src.width), max(1, int(round(shift * size))),
                                  taken)
-    kept, pix = [], []
+    kept, pix, probs = [], [], []
+
+    def flush() -> None:  # one batch at a time: the looks' pixels are never all in memory
+        if pix:
+            x, _ = prepare_batch(np.stack(pix), settings, src.nodata)
+            probs.append(_forward(net, x, device))
+            pix.clear()
+
     for lk in cands:
         block = src.read(lk.row, lk.row + size, lk.col, lk.col + size)
         if chunker.keep(chunker.black_mask(block, src.nodata))[1]:
             kept.append(lk)
             pix.append(block)
-    probs = []
-    for b0 in range(0, len(pix), batch_size):
-        x, _ = prepare_batch(np.stack(pix[b0:b0 + batch_size]), settings, src.nodata)
-        probs.append(_forward(net, x, device))
+            if len(pix) == batch_size:
+                flush()
+    flush()
     return kept, (np.concatenate(probs) if probs else np.zeros(0, np.float32))
 
 

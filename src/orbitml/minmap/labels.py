@@ -29,12 +29,9 @@ __all__ = ["read_labels", "block_split", "scene_patches", "LabelSplit"]
 def read_labels(path, scene, classes: list[str]) -> np.ndarray:
     """``(H, W)`` int16 codes: 0 unlabelled, ``1..K`` the manifest's classes (by name when the raster has a table)."""
     from orbitml.io.classmap import UNCLASSIFIED_NAMES, read_class_table
-    from orbitml.minmap.train import read_mask
+    from orbitml.minmap.train import open_on_grid
 
-    read_mask(path, scene, what="label raster")  # shape, grid and CRS checked as for a mask
-    from orbitml.io import open_scene
-
-    lab = open_scene(path)
+    lab = open_on_grid(path, scene, "label raster")  # size, grid and CRS checked as for a mask
     vals = np.asarray(lab.values[0])
     if not np.issubdtype(vals.dtype, np.integer):
         finite = np.isfinite(vals)
@@ -143,6 +140,12 @@ def scene_patches(scene, band_idx: np.ndarray, W: np.ndarray, b: np.ndarray, yx:
     mapping: invalid pixels (NaN, nodata, outside the mask) become 0 in the network inputs.  A
     labelled pixel that is itself invalid is dropped.
     """
+    from types import SimpleNamespace
+
+    from orbitml.minmap.mapping import project_block
+
+    # the mapping's own projection of a block (invalid pixels -> 0), with the projection being trained
+    proj = SimpleNamespace(project=lambda X: (np.asarray(X, np.float64) @ W + b).astype(np.float32))
     H, Wd = scene.sizes["y"], scene.sizes["x"]
     h = patch // 2
     R = W.shape[1]
@@ -160,16 +163,9 @@ def scene_patches(scene, band_idx: np.ndarray, W: np.ndarray, b: np.ndarray, yx:
         e = int(np.searchsorted(yx[:, 0], r_hi, side="left"))
         need = reflect_index(np.arange(r0 - h, r_hi + h), H)
         lo, hi = int(need.min()), int(need.max()) + 1
-        raw = np.asarray(data[band_idx, lo:hi, :], dtype=np.float64)
-        Xb = np.moveaxis(raw, 0, -1)
-        ok = np.isfinite(Xb).all(axis=-1)
-        if nodata is not None and np.isfinite(nodata):
-            ok &= ~(Xb == nodata).any(axis=-1)
-        if mask is not None:
-            ok &= mask[lo:hi]
-        Z = np.where(ok[..., None], Xb, 0.0) @ W + b
-        Z[~ok] = 0.0
-        Z = Z[need - lo][:, cols]  # (rows + 2h, W + 2h, R), reflected like the mapping
+        z, ok = project_block(proj, np.asarray(data[band_idx, lo:hi, :], dtype=np.float32), nodata,
+                              None if mask is None else mask[lo:hi])
+        Z = np.moveaxis(z, 0, -1)[need - lo][:, cols]  # (rows + 2h, W + 2h, R), reflected like the mapping
         okp = ok[need - lo][:, cols]
         for i in range(s, e):
             y, x = int(yx[i, 0]) - r0, int(yx[i, 1])

@@ -39,9 +39,20 @@ def read_mask(path: str | os.PathLike | None, scene, what: str = "mask") -> np.n
     """Valid-pixel mask (non-zero = use) on the scene's grid; shape and CRS are checked."""
     if path is None:
         return None
+    m = open_on_grid(path, scene, what)
+    vals = np.asarray(m.values[0])
+    ok = np.isfinite(vals) & (vals != 0)
+    if m.rio.nodata is not None and np.isfinite(m.rio.nodata):
+        ok &= vals != m.rio.nodata
+    return ok
+
+
+def open_on_grid(path: str | os.PathLike, scene, what: str):
+    """A one-band raster (mask, labels) that must lie on the scene's grid: band count, size, CRS and
+    transform are checked before its pixels are read."""
     from orbitml.io import open_scene
 
-    m = open_scene(path)
+    m = open_scene(path, chunks={"band": -1, "y": 1024, "x": -1})
     if m.sizes["band"] != 1:
         raise OrbitmlInputError(f"{what} must have one band, found {m.sizes['band']}", path)
     if (m.sizes["y"], m.sizes["x"]) != (scene.sizes["y"], scene.sizes["x"]):
@@ -53,11 +64,7 @@ def read_mask(path: str | os.PathLike | None, scene, what: str = "mask") -> np.n
     if c1 is not None and c2 is not None and not np.allclose(tuple(m.rio.transform())[:6],
                                                              tuple(scene.rio.transform())[:6]):
         raise OrbitmlInputError(f"{what} grid (transform) differs from the scene's", path)
-    vals = np.asarray(m.values[0])
-    ok = np.isfinite(vals) & (vals != 0)
-    if m.rio.nodata is not None and np.isfinite(m.rio.nodata):
-        ok &= vals != m.rio.nodata
-    return ok
+    return m
 
 
 def sample_pixels(scene, band_idx: np.ndarray, mask: np.ndarray | None, path: Any,
