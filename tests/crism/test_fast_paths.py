@@ -78,11 +78,18 @@ def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt, sub):
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
-@pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3), (5, 31), (4, 54), (3, 55), (1, 100)])
-def test_plan_log_density_equals_direct_formula(dtype, tol, K, d):
+@pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3), (5, 31), (13, 54), (3, 55), (1, 100)])
+@pytest.mark.parametrize("compiled", [True, False])
+def test_plan_log_density_equals_direct_formula(dtype, tol, K, d, compiled, monkeypatch):
+    """The block-triangular products (blocks of 8 whitened coordinates for 13 classes, 24 for
+    one; a last block narrower) and both sums of squares (numba, numpy) give scipy's density."""
     from scipy.stats import multivariate_t
 
+    if compiled and not _kernels.AVAILABLE:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_kernels, "AVAILABLE", compiled)
     plan, (mean, S) = _plan(dtype, K, d)
+    assert plan.edges[-1] == d and (plan.edges.size > 2) == (d > plan.width)
     X = np.random.default_rng(3).normal(size=(300, d)) * 2
     ll = plan(X)
     for k in range(K):
@@ -158,13 +165,16 @@ def test_softmax_kernels_keep_nan_rows_and_floor_far_classes():
     ll = np.array([[0.0, -5.0, -2000.0], [1.0, np.nan, 0.0], [-3.0, -1.0, -1.0]])
     u = (ll - np.array([0.0, 1.0, 2.0])) / -np.array([1.0, 2.0, 4.0])  # const - coef * u == ll
     score = np.zeros(3)
-    _kernels._loglik_shift_max(u, np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 4.0]), score)
+    uT = np.ascontiguousarray(u.T)  # the kernels work classes first, pixels last
+    _kernels._loglik_shift_max_t(uT, np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 4.0]), score)
+    u = uT.T
     np.testing.assert_allclose(score[[0, 2]], [0.0, -1.0])
     assert np.isnan(score[1]) and np.isnan(u[1]).all()
     np.testing.assert_allclose(u[0], [0.0, -5.0, -700.0])
-    np.exp(u, out=u)
-    S = np.zeros((3, 4))
-    _kernels._weighted_add(u, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), S)
+    np.exp(uT, out=uT)
+    ST = np.zeros((4, 3))
+    _kernels._weighted_add_t(uT, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), ST)
+    S = ST.T
     e = np.exp([0.0, -5.0])
     np.testing.assert_allclose(S[0], [e[1] / e.sum(), 2.0 * np.exp(-700.0) / e.sum(), 0.0, 0.5 / e.sum()],
                                rtol=1e-12)

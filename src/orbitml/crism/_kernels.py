@@ -563,111 +563,108 @@ def _minmax_centre_rows(X, rows, a, b, sub, centre, one, out):  # pragma: no cov
 
 
 @njit(nogil=True, cache=True)
-def _any_nan(v):  # pragma: no cover - compiled
-    """Whether a vector holds a NaN (an integer or-reduction of compares: vectorised)."""
-    bad = False
-    for q in range(v.shape[0]):
-        bad |= v[q] != v[q]
-    return bad
-
-
-@njit(nogil=True, cache=True, fastmath={"nnan", "nsz"})
-def _min_max(v):  # pragma: no cover - compiled
-    """``(min, max)`` of a vector without NaN (the flags let LLVM vectorise the reductions; a
-    zero's sign may differ, its value not)."""
-    lo = v[0]
-    hi = v[0]
-    for q in range(v.shape[0]):
-        lo = min(lo, v[q])
-        hi = max(hi, v[q])
-    return lo, hi
-
-
-@njit(nogil=True, cache=True)
-def _minmax_centre_rows_f32(X, rows, a, b, sub, centre, out):  # pragma: no cover - compiled
-    """:func:`_minmax_centre_rows` for float32 spectra and output: the bands are gathered first
-    (a plain copy when they are contiguous), so that the range and scaling loops run on
-    contiguous values (vectorised)."""
+def _minmax_centre_cols_f32(X, rows, a, b, sub, centre, outT):  # pragma: no cover - compiled
+    """:func:`_minmax_centre_rows` for float32, written transposed: ``outT[q, i - a]`` (bands
+    first, pixels last).  A first pass finds each row's range (a NaN makes the row NaN, as
+    numpy's min and max do); the second runs band by band along the pixels (whole vectors)."""
     d = sub.shape[0]
-    one = np.float32(1.0)
-    s0 = sub[0]
-    window = sub[d - 1] - s0 == d - 1
-    for q in range(d):
-        window &= sub[q] == s0 + q
-    for i in range(a, b):
-        src = X[rows[i]]
-        dst = out[i - a]
-        if window:
-            dst[:] = src[s0:s0 + d]
-        else:
-            for q in range(d):
-                dst[q] = src[sub[q]]
-        if _any_nan(dst):
-            dst[:] = np.nan
-            continue
-        lo, hi = _min_max(dst)
-        rg = hi - lo
-        if rg == 0:
-            rg = one
+    m = b - a
+    lo = np.empty(m, np.float32)
+    rg = np.empty(m, np.float32)
+    for i in range(m):
+        src = X[rows[a + i]]
+        v = src[sub[0]]
+        mn = v
+        mx = v
+        nan = False
         for q in range(d):
-            t = (dst[q] - lo) / rg
-            dst[q] = t - centre[q]
+            v = src[sub[q]]
+            mn = min(mn, v)
+            mx = max(mx, v)
+            nan |= v != v
+        if nan:
+            mn = np.float32(np.nan)
+        r = mx - mn
+        lo[i] = mn
+        rg[i] = r if r != 0 else np.float32(1.0)
+    for q in range(d):
+        dst = outT[q]
+        c = centre[q]
+        col = sub[q]
+        for i in range(m):
+            t = (X[rows[a + i], col] - lo[i]) / rg[i]
+            dst[i] = t - c
 
 
 @njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"})
-def _sq_dist(Z, shift, dp, dof, out):  # pragma: no cover - compiled
-    """``out[r, k] = m2 / dof[k]`` (float64) with ``m2 = sum_i (Z[r, k*dp + i] - shift[k*dp + i])**2``
-    summed in ``Z``'s dtype: the squared Mahalanobis distance of every class from its whitened
-    vectors (class blocks ``dp`` apart), divided by the class's degrees of freedom.  The log
-    and exp that follow run in numpy (SIMD transcendentals; numba's are scalar)."""
-    K = out.shape[1]
-    for r in range(Z.shape[0]):
-        z = Z[r]
-        for k in range(K):
-            zk = z[k * dp:(k + 1) * dp]  # slices (not offset indices) let LLVM vectorise the sum
-            sk = shift[k * dp:(k + 1) * dp]
-            s = np.float32(0.0)  # float64 Z makes it float64 (numba unifies the types)
-            for i in range(dp):
-                v = zk[i] - sk[i]
-                s += v * v
-            out[r, k] = np.float64(s) / dof[k]
+def _sq_dist_t(ZT, shift, e, dof, out):  # pragma: no cover - compiled
+    """``out[k, r] = m2 / dof[k]`` (float64, classes first) with ``m2`` the sum over blocks ``q``
+    and their coordinates ``i`` of ``(ZT[q, k * wq + i, r] - shift[q, k * wq + i])**2``
+    (``wq = e[q + 1] - e[q]``; see :class:`orbitml.crism.hbm.StudentTPlan`), summed in ``ZT``'s
+    dtype along the pixels.  The log and exp that follow run in numpy (SIMD transcendentals;
+    numba's are scalar)."""
+    K, m = out.shape
+    acc = np.empty(m, ZT.dtype)
+    for k in range(K):
+        acc[:] = 0
+        for q in range(e.shape[0] - 1):
+            wq = e[q + 1] - e[q]
+            for i in range(k * wq, (k + 1) * wq):
+                s = shift[q, i]
+                z = ZT[q, i]
+                for r in range(m):
+                    v = z[r] - s
+                    acc[r] += v * v
+        for r in range(m):
+            out[k, r] = np.float64(acc[r]) / dof[k]
 
 
 @njit(nogil=True, cache=True)
-def _loglik_shift_max(u, const, coef, score):  # pragma: no cover - compiled
-    """Per row: the log densities ``ll = const - coef * u`` (``u`` = log1p terms, overwritten),
-    minus their largest, which is added to ``score`` (the first half of a softmax; a row holding
-    a NaN becomes NaN, as numpy's max makes it).  A class more than 700 below the best gets
-    probability ~1e-304 instead of 0: calibration clips probabilities at 1e-300 anyway."""
-    K = u.shape[1]
-    for r in range(u.shape[0]):
-        row = u[r]
-        for k in range(K):
-            row[k] = const[k] - coef[k] * row[k]
-        mx = row[0]
-        nan = False
-        for k in range(K):
-            mx = max(mx, row[k])
-            nan |= row[k] != row[k]
-        if nan:
-            mx = np.nan
-        score[r] += mx
-        for k in range(K):
-            # floored at -700 (exp = 1e-304, as good as 0 next to the row's 1): numpy's SIMD
-            # exp takes a slow path for arguments that underflow, ten times slower
-            v = row[k] - mx
-            row[k] = -700.0 if v < -700.0 else v  # NaN stays NaN
+def _loglik_shift_max_t(u, const, coef, score):  # pragma: no cover - compiled
+    """For each pixel (column of the ``(K, m)`` log1p terms ``u``, overwritten): the log
+    densities ``ll = const - coef * u`` minus their largest, which is added to ``score`` (the
+    first half of a softmax; a pixel with a NaN becomes NaN, as numpy's max makes it).  A class
+    more than 700 below the best gets probability ~1e-304 instead of 0: calibration clips
+    probabilities at 1e-300 anyway, and numpy's SIMD exp takes a slow path for arguments that
+    underflow."""
+    K, m = u.shape
+    mx = np.empty(m)
+    nan = np.zeros(m, np.bool_)
+    for k in range(K):
+        row = u[k]
+        c, f = const[k], coef[k]
+        for r in range(m):
+            v = c - f * row[r]
+            row[r] = v
+            if k == 0:
+                mx[r] = v
+            else:
+                mx[r] = max(mx[r], v)
+            nan[r] |= v != v
+    for r in range(m):
+        if nan[r]:
+            mx[r] = np.nan
+        score[r] += mx[r]
+    for k in range(K):
+        row = u[k]
+        for r in range(m):
+            v = row[r] - mx[r]
+            row[r] = -700.0 if v < -700.0 else v  # NaN stays NaN
 
 
 @njit(nogil=True, cache=True)
-def _weighted_add(E, cls, w, S):  # pragma: no cover - compiled
-    """Per row: ``S[cls[k]] += E[k] / sum(E) * w[k]`` (the second half of a softmax, weighted
-    and scattered into the ensemble's class columns)."""
-    K = E.shape[1]
-    for r in range(E.shape[0]):
-        row = E[r]
-        tot = 0.0
-        for k in range(K):
-            tot += row[k]
-        for k in range(K):
-            S[r, cls[k]] += row[k] / tot * w[k]
+def _weighted_add_t(E, cls, w, ST):  # pragma: no cover - compiled
+    """Per pixel (column of ``E``, ``(K, m)``): ``ST[cls[k]] += E[k] / sum(E) * w[k]`` (the second
+    half of a softmax, weighted and scattered into the ensemble's class rows of ``ST``)."""
+    K, m = E.shape
+    tot = np.zeros(m)
+    for k in range(K):
+        row = E[k]
+        for r in range(m):
+            tot[r] += row[r]
+    for k in range(K):
+        row = E[k]
+        dst = ST[cls[k]]
+        wk = w[k]
+        for r in range(m):
+            dst[r] += row[r] / tot[r] * wk

@@ -357,17 +357,19 @@ class CrismClassifier:
         fused = _kernels.AVAILABLE
 
         def run(a, b):
-            S = np.zeros((b - a, K))
             sc = np.zeros(b - a)
-            for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
-                Xc = plan.minmax_rows(X, rows, a, b, sub)
-                if fused:  # softmax (numpy's SIMD exp between two compiled passes), weighted, scattered
-                    ll = plan.log1p_terms(Xc, overwrite=True, centred=True)
-                    _kernels._loglik_shift_max(ll, plan.const, plan.coef, sc)
-                    np.exp(ll, out=ll)
-                    _kernels._weighted_add(ll, c, w, S)
-                else:
-                    ll = plan(Xc, overwrite=True, centred=True)
+            if fused:  # classes first, pixels last (see StudentTPlan): every pass runs along the pixels
+                ST = np.zeros((K, b - a))
+                for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
+                    ll = plan.log1p_terms_t(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True)
+                    _kernels._loglik_shift_max_t(ll, plan.const, plan.coef, sc)
+                    np.exp(ll, out=ll)  # softmax: numpy's SIMD exp between two compiled passes
+                    _kernels._weighted_add_t(ll, c, w, ST)
+                S = ST.T
+            else:
+                S = np.zeros((b - a, K))
+                for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
+                    ll = plan(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True)
                     sc += ll.max(axis=1)
                     p = softmax_rows(ll)
                     p *= w

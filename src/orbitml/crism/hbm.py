@@ -32,6 +32,9 @@ from scipy.special import gammaln
 from orbitml.errors import OrbitmlInputError
 
 _CONTROLLER = []
+# whitened coordinates per block product of StudentTPlan (all classes together), at least: 13 classes
+# take blocks of 8 coordinates, one class blocks of 24
+_BLOCK_ROWS = 24
 
 
 def _single_thread_blas():
@@ -82,45 +85,55 @@ class StudentTPlan:
     """Precomputed arrays to evaluate K multivariate Student-t log densities on row chunks.
 
     ``chol_inv[k]`` is the inverse of the lower Cholesky factor of scale k, ``logdet_half[k]``
-    the sum of the logs of that factor's diagonal.  One matrix product with the stacked factors
-    gives every class's whitened vector; rows are first centred on the mean of the class means,
-    which keeps float32 products accurate (the per-class shifts are computed in float64).
+    the sum of the logs of that factor's diagonal.  Matrix products with the stacked factors give
+    every class's whitened vector; rows are first centred on the mean of the class means, which
+    keeps float32 products accurate (the per-class shifts are computed in float64).
+
+    The work is laid out with pixels last (*transposed*): a chunk of ``m`` spectra is a
+    ``(d, m)`` array, the whitened vectors ``(K * d, m)``, and the squared distances ``(K, m)``,
+    so every loop after the products runs along pixels in whole SIMD vectors, with no
+    horizontal sums.  The factors are lower triangular (whitened coordinate ``i`` depends on
+    bands ``0..i`` only), so the coordinates are cut into blocks of :attr:`width`: block ``b``
+    (coordinates ``[e_b, e_b+1)`` of all K classes) is one product with the first ``e_b+1``
+    bands, and most of the zeros above the diagonal are skipped.
     """
 
     def __init__(self, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray, dof: np.ndarray,
                  dtype=np.float64):
         K, d, _ = chol_inv.shape
         self.K, self.d, self.dtype = K, d, np.dtype(dtype)
-        # class blocks padded to a multiple of 8 columns (zeros): the sum of squares of each
-        # block then runs in whole SIMD vectors, for 1-3% more multiply-adds
-        self.dp = dp = -(-d // 8) * 8
+        self.width = w = min(d, max(8, -(-_BLOCK_ROWS // K)))
+        self.edges = e = np.r_[np.arange(0, d, w), d].astype(np.int64)
+        nb = e.size - 1
         centre = mean.mean(axis=0)
-        # W[j, k*dp + i] = chol_inv[k, i, j]: x @ W holds every class's whitened vector side by side
-        W = np.zeros((d, K, dp))
-        W[:, :, :d] = chol_inv.transpose(2, 0, 1)
-        self.W = np.ascontiguousarray(W.reshape(d, K * dp), dtype=self.dtype)
-        shift = np.zeros((K, dp))
-        shift[:, :d] = np.einsum("kij,kj->ki", chol_inv, mean - centre)
-        self.shift = shift.reshape(-1).astype(self.dtype)
         self.centre = centre.astype(self.dtype)
+        wv = np.einsum("kij,kj->ki", chol_inv, mean - centre)  # (K, d) whitened class means
+        # Wts[b][k * wb + i - e_b, j] = chol_inv[k, i, j] for the block's coordinates i, bands j < e_b+1
+        self.Wts = [np.ascontiguousarray(chol_inv[:, e[q]:e[q + 1], :e[q + 1]].reshape(-1, e[q + 1]),
+                                         dtype=self.dtype) for q in range(nb)]
+        shift = np.zeros((nb, K * w))
+        for q in range(nb):
+            shift[q, : K * (e[q + 1] - e[q])] = wv[:, e[q]:e[q + 1]].reshape(-1)
+        self.shift = shift.astype(self.dtype)
         self.dof = np.asarray(dof, dtype=np.float64)
-        # one class: W is upper triangular, so row block [j0, j1) of the product only feeds
-        # columns >= j0; three blocks skip a third of the multiply-adds
-        self.blocks = np.linspace(0, d, 4).round().astype(int) if K == 1 and d >= 96 else None
         self.const = (gammaln((dof + d) / 2) - gammaln(dof / 2) - 0.5 * d * np.log(dof * np.pi) - logdet_half)
         self.coef = 0.5 * (self.dof + d)
 
     def minmax_rows(self, X: np.ndarray, rows: np.ndarray, a: int, b: int, sub: np.ndarray) -> np.ndarray:
         """Rows ``rows[a:b]`` of ``X``, bands ``sub``, min-max scaled in ``X``'s dtype and
         centred in the plan's: ``minmax_rows(X[rows[a:b]][:, sub])`` ready for ``centred=True``,
-        gathered, scaled and centred in one pass (numba) without the intermediate copies."""
+        gathered, scaled and centred in one pass (numba) without the intermediate copies.  For
+        float32 the result is the ``(m, d)`` view of a C-ordered ``(d, m)`` array (the layout
+        the evaluation works in)."""
         from orbitml.crism import _kernels
         from orbitml.crism.preprocess import minmax_rows
 
-        out = np.empty((b - a, sub.size), dtype=self.dtype)
         if _kernels.AVAILABLE and X.dtype == self.dtype == np.float32 and X.strides[1] == X.itemsize:
-            _kernels._minmax_centre_rows_f32(X, rows, a, b, sub, self.centre, out)
-        elif _kernels.AVAILABLE and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize:
+            outT = np.empty((sub.size, b - a), dtype=self.dtype)
+            _kernels._minmax_centre_cols_f32(X, rows, a, b, sub, self.centre, outT)
+            return outT.T
+        out = np.empty((b - a, sub.size), dtype=self.dtype)
+        if _kernels.AVAILABLE and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize:
             _kernels._minmax_centre_rows(X, rows, a, b, sub, self.centre, X.dtype.type(1), out)
         else:
             out[...] = minmax_rows(X[rows[a:b]][:, sub])
@@ -130,41 +143,45 @@ class StudentTPlan:
     def __call__(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
         """``(m, K)`` log densities of the ``(m, d)`` rows (one chunk; BLAS as configured).
 
-        ``overwrite=True`` lets a C-ordered array of the plan's dtype be used as scratch;
+        ``overwrite=True`` lets an array of the plan's dtype be used as scratch;
         ``centred=True`` says the rows already had :attr:`centre` subtracted.
         """
-        ll = self.log1p_terms(rows, overwrite, centred)
-        ll *= -self.coef  # const - coef * log1p(m2 / dof), in place
-        ll += self.const
-        return ll
+        ll = self.log1p_terms_t(rows, overwrite, centred)
+        ll *= -self.coef[:, None]  # const - coef * log1p(m2 / dof), in place
+        ll += self.const[:, None]
+        return ll.T
 
     def log1p_terms(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
         """``log1p(m2 / dof)``, ``(m, K)`` float64, with ``m2`` the squared Mahalanobis distances:
         the log density is ``const - coef * log1p_terms``."""
+        return self.log1p_terms_t(rows, overwrite, centred).T
+
+    def log1p_terms_t(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
+        """:meth:`log1p_terms` as a C-ordered ``(K, m)`` array (classes first)."""
         rows = np.asarray(rows)
-        if overwrite and rows.dtype == self.dtype and rows.flags.c_contiguous:
-            Xc = rows
-        else:
-            Xc = np.array(rows, dtype=self.dtype, copy=True)
+        if rows.ndim != 2 or rows.shape[1] != self.d:
+            raise OrbitmlInputError(f"expected rows of {self.d} bands, got shape {rows.shape}")
+        XT = rows.T
+        if not (XT.dtype == self.dtype and XT.flags.c_contiguous and (overwrite or centred)):
+            XT = np.array(XT, dtype=self.dtype, order="C")  # a copy: the rows stay as they are
         if not centred:
-            Xc -= self.centre
-        if self.blocks is None:
-            Z = Xc @ self.W
-        else:
-            e = self.blocks
-            Z = Xc[:, : e[1]] @ self.W[: e[1]]
-            for j0, j1 in zip(e[1:-1], e[2:], strict=True):
-                Z[:, j0:] += Xc[:, j0:j1] @ self.W[j0:j1, j0:]
+            XT -= self.centre[:, None]
+        e, K, m = self.edges, self.K, XT.shape[1]
+        ZT = np.empty((e.size - 1, K * self.width, m), dtype=self.dtype)
+        for q, Wt in enumerate(self.Wts):
+            np.matmul(Wt, XT[: e[q + 1]], out=ZT[q, : Wt.shape[0]])
         from orbitml.crism import _kernels
 
-        m = Xc.shape[0]
-        u = np.empty((m, self.K))
-        if _kernels.AVAILABLE:  # shift, squares and division in one pass over Z while it is in cache
-            _kernels._sq_dist(Z, self.shift, self.dp, self.dof, u)
+        u = np.empty((K, m))
+        if _kernels.AVAILABLE:  # shift, squares and division in one pass along the pixels
+            _kernels._sq_dist_t(ZT, self.shift, e, self.dof, u)
         else:
-            Z -= self.shift
-            Z3 = Z.reshape(m, self.K, self.dp)
-            np.divide(np.einsum("ckd,ckd->ck", Z3, Z3), self.dof, out=u)
+            u[...] = 0.0
+            for q in range(e.size - 1):
+                wb = e[q + 1] - e[q]
+                Zq = ZT[q, : K * wb] - self.shift[q, : K * wb, None]
+                u += np.einsum("kim,kim->km", Zq.reshape(K, wb, m), Zq.reshape(K, wb, m))
+            u /= self.dof[:, None]
         np.log1p(u, out=u)  # numpy's SIMD log (numba's is scalar)
         return u
 
