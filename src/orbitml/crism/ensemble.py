@@ -16,7 +16,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
-from orbitml.crism.hbm import HBMClassifier, map_chunks, softmax_rows
+from orbitml.crism.hbm import GroupPlan, HBMClassifier, map_chunks, softmax_rows
 from orbitml.crism.preprocess import despike, minmax_rows
 from orbitml.crism.settings import CrismSettings
 from orbitml.errors import OrbitmlInputError
@@ -141,13 +141,26 @@ class CrismClassifier:
             return [np.arange(self.wavelengths_.size)]
         return cb.ensemble_subsets(self.wavelengths_)
 
-    def _fit_models(self, X, yk, g):
+    def _fit_models(self, X, yk, g, threads: int | None = None):
+        """One HBM per band subset, fitted on 2 worker threads (single-threaded BLAS each; the
+        fits are independent, so the result does not depend on the thread count)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         s = self.settings
-        # rows sorted by (class, image) once: each model's group sort then finds them in order
+        # rows sorted by (class, image) once, and grouped once for all the models
         order = np.lexsort((g, yk))
         X, yk, g = X[order], yk[order], g[order]
-        return [HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk, g)
-                for sub in self.subsets_]
+        plan = GroupPlan(yk, g)
+
+        def one(sub):
+            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk,
+                                                                                     plan=plan)
+
+        workers = min(threads or min(2, os.cpu_count() or 1), len(self.subsets_))
+        if workers <= 1:
+            return [one(sub) for sub in self.subsets_]
+        with ThreadPoolExecutor(workers) as ex:
+            return list(ex.map(one, self.subsets_))
 
     def _per_model(self, models, X, fn, chunk: int = CHUNK) -> None:
         """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""

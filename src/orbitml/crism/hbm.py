@@ -52,25 +52,46 @@ def _single_thread_blas():
     return _CONTROLLER[0].limit(limits=1)
 
 
-def _group_stats(X: np.ndarray, y: np.ndarray, groups: np.ndarray, classes: np.ndarray):
-    """Per (class, image) group, sorted by class: class position, count, mean; and the rows
-    sorted the same way, centred on their group's mean, with the groups' row offsets.
+class GroupPlan:
+    """The (class, image) grouping of training rows, computed once for any number of models
+    fitted on the same labels (the ensemble fits 15 band subsets of the same spectra).
+
+    ``classes``: the sorted class labels; ``order``: the row permutation that makes groups
+    contiguous runs, sorted by class (``None`` when the rows already are); ``starts``, ``counts``:
+    each group's first row (in that order) and size; ``cls``: each group's class position.
+    """
+
+    def __init__(self, y: np.ndarray, groups: np.ndarray):
+        self.classes = np.unique(y)
+        key_c = np.searchsorted(self.classes, y)
+        _, g_inv = np.unique(groups, return_inverse=True)
+        key = key_c.astype(np.int64) * (int(g_inv.max()) + 1) + g_inv
+        if key.size < 2 or bool((key[1:] >= key[:-1]).all()):  # already in (class, image) order
+            self.order, ks = None, key
+        else:
+            self.order = np.argsort(key, kind="stable")
+            ks = key[self.order]
+        self.starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+        self.counts = np.diff(np.r_[self.starts, ks.size])
+        self.cls = key_c[self.starts] if self.order is None else key_c[self.order[self.starts]]
+        self.n_rows = int(key.size)
+
+
+def _group_stats(X: np.ndarray, gp: GroupPlan):
+    """Per (class, image) group of ``gp``, sorted by class: class position, count, mean; and the
+    rows sorted the same way (float64), centred on their group's mean, with the groups' row
+    offsets.
 
     The scatter matrices are not formed group by group: every weighted sum of them the model
     needs is one matrix product of the centred rows (see :meth:`HBMClassifier.fit`).
     """
-    key_c = np.searchsorted(classes, y)
-    _, g_inv = np.unique(groups, return_inverse=True)
-    key = key_c.astype(np.int64) * (int(g_inv.max()) + 1) + g_inv
-    order = np.argsort(key, kind="stable")
-    ks = key[order]
-    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    counts = np.diff(np.r_[starts, ks.size])
-    cls = key_c[order[starts]]
-    Xo = np.take(X, order, axis=0).astype(np.float64, copy=False)  # one gather: groups are contiguous
-    means = np.add.reduceat(Xo, starts, axis=0) / counts[:, None]
-    Xo -= np.repeat(means, counts, axis=0)
-    return cls, counts.astype(np.float64), means, Xo, starts
+    if gp.order is None:
+        Xo = np.array(X, dtype=np.float64)  # a copy (centred in place below)
+    else:
+        Xo = np.take(X, gp.order, axis=0).astype(np.float64, copy=False)  # one gather: groups contiguous
+    means = np.add.reduceat(Xo, gp.starts, axis=0) / gp.counts[:, None]
+    Xo -= np.repeat(means, gp.counts, axis=0)
+    return gp.cls, gp.counts.astype(np.float64), means, Xo, gp.starts
 
 
 def softmax_rows(ll: np.ndarray) -> np.ndarray:
@@ -252,18 +273,28 @@ class HBMClassifier:
         self.m_extra = m_extra  # m = d + m_extra
         self.compute_dtype = compute_dtype
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> HBMClassifier:
-        X = np.asarray(X, dtype=np.float64)
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            plan: GroupPlan | None = None) -> HBMClassifier:
+        """Fit on spectra ``X`` ``(n, d)``, labels ``y`` and image ids ``groups``; ``plan`` (a
+        :class:`GroupPlan` of these ``y`` and ``groups``) saves recomputing the grouping when
+        several models are fitted on the same labels."""
+        X = np.asarray(X)
         y = np.asarray(y).ravel()
         if X.ndim != 2 or X.shape[0] != y.size:
             raise OrbitmlInputError(f"X must be (n, d) with one label per row; got {X.shape} and {y.size}")
         if not np.isfinite(X).all():
             raise OrbitmlInputError("training spectra contain non-finite values")
-        groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups).ravel()
-        self.classes_ = np.unique(y)
+        if plan is None:
+            groups = np.zeros(y.size, dtype=np.int64) if groups is None else np.asarray(groups).ravel()
+            if groups.size != y.size:
+                raise OrbitmlInputError(f"{groups.size} image ids for {y.size} spectra")
+            plan = GroupPlan(y, groups)
+        elif plan.n_rows != y.size:
+            raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {y.size}")
+        self.classes_ = plan.classes
         d = X.shape[1]
         with _single_thread_blas():  # small products: thread hand-offs cost more than they save
-            cls, n, means, Xc, starts = _group_stats(X, y, groups, self.classes_)
+            cls, n, means, Xc, starts = _group_stats(X, plan)
             K = self.classes_.size
             # classes are contiguous runs of groups, groups contiguous runs of rows
             c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
