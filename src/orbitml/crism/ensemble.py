@@ -368,13 +368,19 @@ class CrismClassifier:
         cls = [np.asarray(m.classes_, dtype=np.int64) for m in self.models_]
         wts = [np.ascontiguousarray(self.weights_[i, c], dtype=np.float64) for i, c in enumerate(cls)]
         fused = _kernels.AVAILABLE
+        transposed = fused and X.dtype == np.float32 and X.strides[1] == X.itemsize and all(
+            p.dtype == np.float32 for p in plans)
 
         def run(a, b):
             sc = np.zeros(b - a)
             if fused:  # classes first, pixels last (see StudentTPlan): every pass runs along the pixels
                 ST = np.zeros((K, b - a))
+                if transposed:  # the chunk transposed once; each model gathers whole rows of it
+                    XT = np.empty((X.shape[1], b - a + 48), dtype=np.float32)  # rows not a power of 2 long
+                    _kernels._gather_rows_t(X, rows, a, b, XT)
                 for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
-                    ll = plan.log1p_terms_t(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True)
+                    Xc = plan.minmax_t(XT, sub, b - a) if transposed else plan.minmax_rows(X, rows, a, b, sub)
+                    ll = plan.log1p_terms_t(Xc, overwrite=True, centred=True)
                     _kernels._loglik_shift_max_t(ll, plan.const, plan.coef, sc)
                     np.exp(ll, out=ll)  # softmax: numpy's SIMD exp between two compiled passes
                     _kernels._weighted_add_t(ll, c, w, ST)

@@ -161,6 +161,16 @@ class StudentTPlan:
             out -= self.centre
         return out
 
+    def minmax_t(self, XT: np.ndarray, sub: np.ndarray, m: int) -> np.ndarray:
+        """:meth:`minmax_rows` of the first ``m`` pixels of a transposed float32 chunk ``XT``
+        ``(bands, >= m)`` (see :func:`orbitml.crism._kernels._gather_rows_t`), as the ``(m, d)``
+        view of a ``(d, m)`` array; numba only."""
+        from orbitml.crism import _kernels
+
+        outT = np.empty((sub.size, m), dtype=np.float32)
+        _kernels._minmax_centre_t(XT, sub, self.centre, outT)
+        return outT.T
+
     def __call__(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
         """``(m, K)`` log densities of the ``(m, d)`` rows (one chunk; BLAS as configured).
 
