@@ -81,8 +81,8 @@ def test_minmax_kernel_equals_numpy_bit_for_bit(pdt, xdt, sub):
 @pytest.mark.parametrize("K,d", [(3, 11), (1, 16), (4, 3), (5, 31), (13, 54), (3, 55), (1, 100)])
 @pytest.mark.parametrize("compiled", [True, False])
 def test_plan_log_density_equals_direct_formula(dtype, tol, K, d, compiled, monkeypatch):
-    """The block-triangular products (blocks of 8 whitened coordinates for 13 classes, 24 for
-    one; a last block narrower) and both sums of squares (numba, numpy) give scipy's density."""
+    """The block-triangular products (blocks of 4 whitened coordinates for 13 classes, 8 for
+    fewer; a last block narrower) and both sums of squares (numba, numpy) give scipy's density."""
     from scipy.stats import multivariate_t
 
     if compiled and not _kernels.AVAILABLE:
