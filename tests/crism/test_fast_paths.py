@@ -110,6 +110,11 @@ def test_fused_ensemble_path_equals_numpy_path_and_rows_equal_gather(monkeypatch
     Q2, s2 = clf.predict_scores(X, rows=rows, chunk=700)  # BLAS may sum a short last chunk in another order
     np.testing.assert_allclose(Q2, Q, atol=1e-6, rtol=0)
     np.testing.assert_allclose(s2, s, rtol=1e-6)
+    # float64 spectra take the row-wise scaling (not the transposed chunk): the same up to the
+    # float32 rounding of the scaled values
+    Q3, s3 = clf.predict_scores(X.astype(np.float64), rows=rows)
+    np.testing.assert_allclose(Q3, Q, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(s3, s, rtol=1e-5, atol=1e-3)
     monkeypatch.setattr(_kernels, "AVAILABLE", False)
     Qn, sn = clf.predict_scores(X[rows])
     # both sum the float32 squared distances (the numpy path with einsum), in different orders:
