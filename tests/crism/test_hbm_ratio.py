@@ -166,3 +166,17 @@ def test_score_pixels_matches_score_in_float64_and_float32():
     np.testing.assert_allclose(s32, ref, rtol=2e-3, atol=1e-2)
     # the ranking that column ratioing relies on survives float32
     assert np.corrcoef(np.argsort(np.argsort(s32)), np.argsort(np.argsort(ref)))[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("L", [248, 40, 27])
+def test_bland_spike_median_in_float32_is_the_float64_median_bit_for_bit(L):
+    """The bland model's 27-band running median takes float32 for the full windows when the
+    spectra are float32 values, float64 at the ends (even counts average two values)."""
+    from orbitml.crism.preprocess import medfilt1
+    from orbitml.crism.ratio import _medfilt27
+
+    rng = np.random.default_rng(L)
+    X = np.round(rng.random((30, L)), 2).astype(np.float32).astype(np.float64)  # ties, float32-exact
+    np.testing.assert_array_equal(_medfilt27(X), medfilt1(X, 27))
+    Y = rng.random((30, L))  # not float32 values: the float64 path
+    np.testing.assert_array_equal(_medfilt27(Y), medfilt1(Y, 27))

@@ -268,15 +268,16 @@ class CrismClassifier:
             raise OrbitmlInputError(f"inconsistent training arrays: X {X.shape}, {y.size} labels, "
                                     f"{groups.size} image ids, {wl.size} wavelengths")
         keep = np.isin(y, list(cc.CLASSES))
-        X, y, groups = X[keep], y[keep], groups[keep]
         main = cb.main_band_mask(wl)
         if main.sum() < 31:
             raise OrbitmlInputError(f"only {main.sum()} training bands lie in 1021-2648 nm")
         self.wavelengths_ = wl[main]
-        X = X[:, main].astype(np.float32)
+        # one gather of the kept spectra's main bands, in float32; despiked in place
+        X = np.ascontiguousarray((X[:, main] if keep.all() else X[keep][:, main]), dtype=np.float32)
+        y, groups = y[keep], groups[keep]
         if not despiked:
             say("despiking training spectra")
-            X, _ = despike(X, s.despike_passes, protect=s.despike_protect)
+            X, _ = despike(X, s.despike_passes, protect=s.despike_protect, copy=False)
         self.classes_ = np.unique(y)
         yk = np.searchsorted(self.classes_, y)
         self.subsets_ = self._subsets()
@@ -314,8 +315,11 @@ class CrismClassifier:
         if held.size < 2 or s.refit_full:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
-        sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
-        self._learn_ood(held_part, (self.models_, X[sub], yk[sub]))
+        if s.ood_quantile > 0:
+            sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
+            self._learn_ood(held_part, (self.models_, X[sub], yk[sub]))
+        else:
+            self._learn_ood(None, None)  # disabled: records the rule, no thresholds
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
         self.n_images_ = n_img
         self.thresholds_ = np.where(n_img < s.rare_min_images, s.threshold_rare, s.threshold)

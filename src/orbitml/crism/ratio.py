@@ -30,6 +30,21 @@ HALF_WINDOW = 49
 N_BLAND = 3
 
 
+def _medfilt27(Xm: np.ndarray) -> np.ndarray:
+    """``medfilt1(Xm, 27)`` of float64 spectra, in half the time when every value is exactly a
+    float32 (spectra read from float32 products are): the full windows only select values, so
+    their medians are computed in float32; the truncated windows at the ends, whose even counts
+    average two values, stay in float64.  Bit for bit the float64 result."""
+    from orbitml.crism.preprocess import _median_edges
+
+    X32 = Xm.astype(np.float32)
+    if Xm.shape[1] <= 27 or not np.array_equal(X32, Xm):
+        return medfilt1(Xm, 27)
+    med = medfilt1(X32, 27).astype(np.float64)
+    _median_edges(np.ascontiguousarray(Xm), 27, med)
+    return med
+
+
 class BlandModel:
     """One-class HBM of bland (featureless) unratioed spectra; ``score`` = log-likelihood.
 
@@ -57,7 +72,7 @@ class BlandModel:
         if self.drop_spiky and X.shape[0] > 1:
             main = cb.main_band_mask(wl)
             Xm = X[:, main]
-            diff = np.abs(medfilt1(Xm, 27) - Xm)
+            diff = np.abs(_medfilt27(Xm) - Xm)
             thr = diff.mean(axis=1).mean() + 10.0 * diff.std(axis=1, ddof=1).mean()
             keep = ~(diff > thr).any(axis=1)
             if keep.sum() < 2:
