@@ -30,6 +30,8 @@ def test_every_recipe_has_its_shipped_model_with_a_matching_digest_and_card():
         assert (tr["seed"], tr["epochs"], tr["lr"], tr["batch_size"], card["training_data"]["patches"]) == \
             (man.seed, man.epochs, man.lr, man.batch_size, man.n_patches)
         assert card["normalisation"]["kind"] == man.normalisation
+        assert (card["base"], card.get("levels", 2)) == (man.base, man.levels)
+        assert load_model(path)[0].levels == man.levels
 
 
 def test_model_choice_by_name_instrument_and_path(tmp_path):
