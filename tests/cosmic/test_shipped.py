@@ -32,6 +32,8 @@ def test_every_recipe_has_its_shipped_model_with_a_matching_digest_and_card():
         assert card["normalisation"]["kind"] == man.normalisation
         assert (card["base"], card.get("levels", 2)) == (man.base, man.levels)
         assert load_model(path)[0].levels == man.levels
+        run = json.loads(path.with_name(f"{name}.run.json").read_text())
+        assert run["params"]["out"] == name and run["params"].get("levels", 2) == man.levels  # no machine's path
 
 
 def test_model_choice_by_name_instrument_and_path(tmp_path):
