@@ -77,7 +77,7 @@ class TrainManifest(BaseModel):
     epochs: int = Field(10, ge=1, le=10_000)
     batch_size: int = Field(16, ge=1, le=4096)
     base: int = Field(8, ge=2, le=64)
-    levels: int = Field(2, ge=2, le=4, description="U-Net resolutions (2: 18 px receptive field, 3: 46 px); "
+    levels: int = Field(2, ge=2, le=4, description="U-Net resolutions (2: ~18 px receptive field, 3: ~40 px); "
                                                  "the patch size must be a multiple of 2**(levels-1)")
     lr: float = Field(3e-3, gt=0)
     pos_weight: float = Field(10.0, gt=0)

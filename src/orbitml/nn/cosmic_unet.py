@@ -2,7 +2,7 @@
 
 Small on purpose: with ``base=8`` and 2 levels it has about 6k parameters and runs faster per megapixel
 on a CPU than L.A.Cosmic, yet it sees 18 pixels across, enough to tell a sharp hit from a PSF-wide star;
-a third level sees 46 px.
+a third level sees about 40 px.
 Weights are saved as safetensors beside a JSON model card; nothing here unpickles anything.
 """
 
@@ -30,10 +30,11 @@ class CosmicUNet(nn.Module):
     ``levels`` resolutions (default 2).  Level 1 (full resolution): two 3x3 convolutions to ``base``
     channels; each further level (after 2x2 max pooling): two 3x3 convolutions with twice the channels of
     the level above.  Going back up: nearest up-sampling, concat with the level's skip, one 3x3 convolution
-    per level, and a 1x1 head.  Receptive field 18 px across with 2 levels, 46 px with 3
-    (:meth:`receptive_radius`).  Any H, W works (sizes that are not a multiple of ``2**(levels-1)`` are
-    padded internally).  Plain dense 3x3 convolutions: with so few channels they run faster on CPU
-    (oneDNN, channels-last) than depthwise-separable ones, which were measured 2-3x slower.
+    per level, and a 1x1 head.  Receptive field about 18 px across with 2 levels, about 40 px with 3
+    (measured reach 8 and 18 px from the centre; :meth:`receptive_radius` bounds it: 9 and 23).  Any H, W
+    works (sizes that are not a multiple of ``2**(levels-1)`` are padded internally).  Plain dense 3x3
+    convolutions: with so few channels they run faster on CPU (oneDNN, channels-last) than
+    depthwise-separable ones, which were measured 2-3x slower.
     Modules are named ``enc1..encL``, ``dec1..dec(L-1)``, ``head``: a 2-level model has the same tensors
     (and the same initialisation order) as before ``levels`` existed.
     """
