@@ -54,8 +54,9 @@ def main() -> int:
             info["params"]["out"] = Path(man.out).name
             run.write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
         m = card["metrics"]
+        digest = json.loads(Path(man.out).with_suffix(".json").read_text(encoding="utf-8"))["weights_sha256"]
         print(f"{recipe.stem}: trained in {dt:.0f} s; validation detection {m['detection_rate']} threshold "
-              f"{m['threshold']:.4g}; sha256 {card.get('weights_sha256', '')[:16]}")
+              f"{m['threshold']:.4g}; sha256 {digest[:16]}")
         if args.check:
             shipped = shipped_models().get(recipe.stem)
             if shipped is None:
