@@ -12,6 +12,7 @@ with the shipped ones (exit status 1 if any differs).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -47,9 +48,15 @@ def main() -> int:
         t = time.perf_counter()
         card = train(man, progress=False)
         dt = time.perf_counter() - t
+        if not args.check:  # the package's run.json names the model, not this machine's checkout path
+            run = Path(man.out).parent / f"{Path(man.out).name}.run.json"
+            info = json.loads(run.read_text(encoding="utf-8"))
+            info["params"]["out"] = Path(man.out).name
+            run.write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
         m = card["metrics"]
+        digest = json.loads(Path(man.out).with_suffix(".json").read_text(encoding="utf-8"))["weights_sha256"]
         print(f"{recipe.stem}: trained in {dt:.0f} s; validation detection {m['detection_rate']} threshold "
-              f"{m['threshold']:.4g}; sha256 {card.get('weights_sha256', '')[:16]}")
+              f"{m['threshold']:.4g}; sha256 {digest[:16]}")
         if args.check:
             shipped = shipped_models().get(recipe.stem)
             if shipped is None:

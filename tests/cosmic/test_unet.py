@@ -38,6 +38,85 @@ def test_save_load_round_trip(tmp_path):
         load_model(tmp_path / "bad.safetensors")
 
 
+def _positive_net(base, levels):
+    torch.manual_seed(3)
+    net = CosmicUNet(base=base, levels=levels).eval()
+    with torch.no_grad():  # positive weights: no cancellation can hide a dependence
+        for p in net.parameters():
+            p.abs_()
+    return net
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_receptive_radius_bounds_the_measured_one(levels):
+    net = _positive_net(3, levels)
+    x = torch.zeros(1, 1, 128, 128, requires_grad=True)
+    net(x)[0, 0, 64, 64].backward()
+    rows, cols = np.nonzero(x.grad[0, 0].numpy())
+    reach = max(64 - rows.min(), rows.max() - 64, 64 - cols.min(), cols.max() - 64)
+    assert reach <= net.receptive_radius(), (reach, net.receptive_radius())
+    assert reach > {2: 5, 3: 12}[levels]  # a third level sees much further (measured 8 and 18)
+
+
+def test_three_levels_strips_equal_full_pass_on_an_odd_frame():
+    torch.manual_seed(0)
+    net = CosmicUNet(base=4, levels=3).eval()
+    assert net.multiple == 4 and net.receptive_radius() == 23
+    x = np.random.default_rng(5).normal(size=(103, 69)).astype(np.float32)  # neither side a multiple of 4
+    with torch.no_grad():
+        full = torch.sigmoid(net(torch.from_numpy(x)[None, None]))[0, 0].numpy()
+    assert full.shape == x.shape
+    # strip 26 -> 24 (a multiple of 4); a halo of 6 is below the receptive radius and is raised to 24
+    for strip, halo in ((26, 6), (40, 30), (512, 32)):
+        np.testing.assert_allclose(predict_prob(net, x, strip=strip, halo=halo), full, atol=1e-6)
+    with pytest.raises(OrbitmlInputError, match="levels"):
+        CosmicUNet(base=4, levels=1)
+
+
+def test_two_level_model_keeps_its_tensor_names():
+    """Weights saved before ``levels`` existed load unchanged: same names, same shapes."""
+    sd = CosmicUNet(base=4).state_dict()
+    assert list(sd) == [f"{m}.{p}" for m in ("enc1.0.0", "enc1.1.0", "enc2.0.0", "enc2.1.0", "dec1.0", "head")
+                        for p in ("weight", "bias")]
+    assert sd["dec1.0.weight"].shape == (4, 12, 3, 3)
+    three = CosmicUNet(base=4, levels=3).state_dict()
+    assert three["enc3.1.0.weight"].shape == (16, 16, 3, 3) and three["dec2.0.weight"].shape == (8, 24, 3, 3)
+
+
+def test_three_level_save_load_round_trip(tmp_path):
+    torch.manual_seed(2)
+    net = CosmicUNet(base=4, levels=3).eval()
+    w = save_model(net, tmp_path / "m3", {"threshold": 0.6, "normalisation": {"kind": "snr_asinh"}})
+    net2, card = load_model(w)
+    assert card["levels"] == 3 and card["base"] == 4 and net2.levels == 3
+    assert net.state_dict().keys() == net2.state_dict().keys()
+    assert all(torch.equal(a, net2.state_dict()[k]) for k, a in net.state_dict().items())
+    x = np.random.default_rng(6).normal(size=(37, 45)).astype(np.float32)
+    np.testing.assert_array_equal(predict_prob(net, x), predict_prob(net2, x))
+    card.pop("levels")  # a card written before levels existed means 2 levels: its tensors do not fit
+    (tmp_path / "m3.json").write_text(json.dumps(card))
+    with pytest.raises(OrbitmlInputError, match="do not match the architecture"):
+        load_model(w)
+
+
+def test_manifest_levels_validation_and_card(tmp_path):
+    from pydantic import ValidationError
+
+    from orbitml.cosmic.train import TrainManifest, train
+
+    assert TrainManifest().levels == 2
+    for bad in ({"levels": 1}, {"levels": 5}, {"levels": 3, "patch": 66}, {"levels": 4, "patch": 36}):
+        with pytest.raises(ValidationError):
+            TrainManifest(**bad)
+    assert TrainManifest(levels=3, patch=68).levels == 3  # 68 is a multiple of 4
+    man = TrainManifest(simulated=1, sim_shape=(64, 64), n_patches=16, n_val=4, patch=32, epochs=1,
+                        batch_size=8, base=4, levels=3, seed=0, out=str(tmp_path / "t3"), threads=1)
+    card = train(man)
+    assert card["levels"] == 3
+    net, card2 = load_model(tmp_path / "t3.safetensors")
+    assert net.levels == 3 and card2["levels"] == 3 and "enc3.0.0.weight" in net.state_dict()
+
+
 def test_tiny_training_loss_decreases_and_beats_chance(tmp_path):
     from orbitml.cosmic.train import TrainManifest, train
 

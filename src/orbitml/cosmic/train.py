@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import ndimage as ndi
 
 from orbitml.cosmic.detect import (
@@ -77,6 +77,8 @@ class TrainManifest(BaseModel):
     epochs: int = Field(10, ge=1, le=10_000)
     batch_size: int = Field(16, ge=1, le=4096)
     base: int = Field(8, ge=2, le=64)
+    levels: int = Field(2, ge=2, le=4, description="U-Net resolutions (2: ~18 px receptive field, 3: ~40 px); "
+                                                 "the patch size must be a multiple of 2**(levels-1)")
     lr: float = Field(3e-3, gt=0)
     pos_weight: float = Field(10.0, gt=0)
     target_fpr: float = Field(1e-3, gt=0, lt=1)
@@ -100,6 +102,13 @@ class TrainManifest(BaseModel):
         if v is not None and not lo <= v[0] <= v[1] <= hi:
             raise ValueError(f"{info.field_name} must be (lo, hi) with {lo:g} <= lo <= hi <= {hi:g}")
         return v
+
+    @model_validator(mode="after")
+    def _patch_fits_levels(self):
+        m = 2 ** (self.levels - 1)
+        if self.patch % m:
+            raise ValueError(f"patch ({self.patch}) must be a multiple of {m} for levels: {self.levels}")
+        return self
 
     @field_validator("sim_shape")
     @classmethod
@@ -316,7 +325,8 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
                          man.pixel_size_um, man.thickness_um, **kw)
     steps = man.epochs * -(-man.n_patches // man.batch_size)
     L.seed_everything(man.seed, workers=True, verbose=False)
-    module = CosmicSegmenter(base=man.base, lr=man.lr, pos_weight=man.pos_weight, max_steps=steps)
+    module = CosmicSegmenter(base=man.base, lr=man.lr, pos_weight=man.pos_weight, max_steps=steps,
+                             levels=man.levels)
     trainer = L.Trainer(max_epochs=man.epochs, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
                         deterministic=True, num_sanity_val_steps=0, max_steps=steps)
@@ -347,6 +357,7 @@ def train(man: TrainManifest, progress: bool = False) -> dict[str, Any]:
                      "first_epoch_loss": float(np.mean(module.train_losses[:n_ep])),
                      "last_epoch_loss": float(np.mean(module.train_losses[-n_ep:]))},
         "metrics": metrics,
+        **module.net.config(),
     }
     save_model(module.net, man.out, card)
     from orbitml.io.provenance import write_run_info

@@ -22,10 +22,11 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
 class CosmicSegmenter(L.LightningModule):
     """Trains a CosmicUNet on batches ``(x, target, weight)`` of shape ``(N, 1, H, W)``."""
 
-    def __init__(self, base: int = 8, lr: float = 3e-3, pos_weight: float = 10.0, max_steps: int = 1000):
+    def __init__(self, base: int = 8, lr: float = 3e-3, pos_weight: float = 10.0, max_steps: int = 1000,
+                 levels: int = 2):
         super().__init__()
         self.save_hyperparameters()
-        self.net = CosmicUNet(base=base)
+        self.net = CosmicUNet(base=base, levels=levels)
         self.train_losses: list[float] = []
         self.val_losses: list[float] = []
 
