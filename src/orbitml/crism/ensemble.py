@@ -141,7 +141,7 @@ class CrismClassifier:
             return [np.arange(self.wavelengths_.size)]
         return cb.ensemble_subsets(self.wavelengths_)
 
-    def _fit_models(self, X, yk, g, threads: int | None = None):
+    def _fit_models(self, X, yk, g):
         """One HBM per band subset, fitted on 2 worker threads (single-threaded BLAS each; the
         fits are independent, so the result does not depend on the thread count)."""
         from concurrent.futures import ThreadPoolExecutor
@@ -156,7 +156,7 @@ class CrismClassifier:
             return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk,
                                                                                      plan=plan)
 
-        workers = min(threads or min(2, os.cpu_count() or 1), len(self.subsets_))
+        workers = min(2, os.cpu_count() or 1, len(self.subsets_))
         if workers <= 1:
             return [one(sub) for sub in self.subsets_]
         with ThreadPoolExecutor(workers) as ex:

@@ -182,13 +182,10 @@ class StudentTPlan:
         ll += self.const[:, None]
         return ll.T
 
-    def log1p_terms(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
-        """``log1p(m2 / dof)``, ``(m, K)`` float64, with ``m2`` the squared Mahalanobis distances:
-        the log density is ``const - coef * log1p_terms``."""
-        return self.log1p_terms_t(rows, overwrite, centred).T
-
     def log1p_terms_t(self, rows: np.ndarray, overwrite: bool = False, centred: bool = False) -> np.ndarray:
-        """:meth:`log1p_terms` as a C-ordered ``(K, m)`` array (classes first)."""
+        """``log1p(m2 / dof)`` as a C-ordered ``(K, m)`` float64 array (classes first), with ``m2``
+        the squared Mahalanobis distances of the ``(m, d)`` rows: the log density is
+        ``const - coef * log1p_terms_t``."""
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[1] != self.d:
             raise OrbitmlInputError(f"expected rows of {self.d} bands, got shape {rows.shape}")
