@@ -16,6 +16,7 @@ from orbitml.crism import _kernels
 from orbitml.crism.hbm import StudentTPlan
 from orbitml.crism.pipeline import scene_cube
 from orbitml.crism.preprocess import minmax_rows
+from orbitml.errors import OrbitmlInputError
 from orbitml.scene import make_scene, to_float
 from tests.crism import _sim
 
@@ -140,7 +141,7 @@ def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
     rng = np.random.default_rng(4)
     d = 5
     X, y, g = [], [], []
-    sizes = {0: [6, 1, 9], 1: [1, 1], 2: [4, 7, 1, 3]}
+    sizes = {0: [6, 1, 9], 1: [1, 1], 2: [4, 7, 1, 3], 3: [5, 5, 1]}  # class 3: equal sizes, one weight
     for k, ns in sizes.items():
         for j, n in enumerate(ns):
             X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
@@ -151,7 +152,8 @@ def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
     m = HBMClassifier(kappa0=1.0, kappa1=100.0).fit(X[perm], y[perm], g[perm])
     groups = {k: [X[(y == k) & (g == 10 * k + j)] for j in range(len(ns))] for k, ns in sizes.items()}
     mu0 = np.mean([np.mean([Xg.mean(0) for Xg in groups[k]], axis=0) for k in sizes], axis=0)
-    S0 = np.mean([np.mean([np.cov(Xg.T) for Xg in groups[k] if len(Xg) > 1], axis=0) for k in (0, 2)], axis=0)
+    S0 = np.mean([np.mean([np.cov(Xg.T) for Xg in groups[k] if len(Xg) > 1], axis=0) for k in (0, 2, 3)],
+                 axis=0)
     np.testing.assert_allclose(m.mu0_, mu0, rtol=1e-12)
     np.testing.assert_allclose(m.S0_, S0, rtol=1e-12)
     psi = S0 * 1.0  # m - d - 1 with m = d + 2
@@ -179,9 +181,8 @@ def test_softmax_kernels_keep_nan_rows_and_floor_far_classes():
     np.testing.assert_allclose(score[[0, 2]], [0.0, -1.0])
     assert np.isnan(score[1]) and np.isnan(u[1]).all()
     np.testing.assert_allclose(u[0], [0.0, -5.0, -700.0])
-    np.exp(uT, out=uT)
     ST = np.zeros((4, 3))
-    _kernels._weighted_add_t(uT, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), ST)
+    _kernels._exp_weighted_add_t(uT, np.array([3, 0, 1]), np.array([0.5, 1.0, 2.0]), ST)
     S = ST.T
     e = np.exp([0.0, -5.0])
     np.testing.assert_allclose(S[0], [e[1] / e.sum(), 2.0 * np.exp(-700.0) / e.sum(), 0.0, 0.5 / e.sum()],
@@ -189,3 +190,59 @@ def test_softmax_kernels_keep_nan_rows_and_floor_far_classes():
     p = np.exp([-2.0, 0.0, 0.0]) / np.exp([-2.0, 0.0, 0.0]).sum()
     np.testing.assert_allclose(S[2], [p[1], 2.0 * p[2], 0.0, 0.5 * p[0]], rtol=1e-12)
     assert np.isnan(S[1, [0, 1, 3]]).all()
+
+
+@numba_only
+def test_simd_exp_and_log1p_equal_numpy_to_two_ulp():
+    """The ensemble's own vectorised float64 exp (on [-700, 0]) and log1p (on [0, inf]) against
+    numpy's, including the ends, tiny values (log1p's rounding correction), inf and NaN."""
+    rng = np.random.default_rng(0)
+    v = np.r_[-rng.uniform(0, 700, 4000), -(10.0 ** rng.uniform(-300, 2, 2000)), 0.0, -0.0, -700.0,
+              -np.log(2) / 2, -np.log(2) / 2 - 1e-12, -np.log(2) * 1009.5]
+    e = v.copy()
+    _kernels._exp_inplace(e, np.empty_like(e))
+    ref = np.exp(v)
+    assert np.max(np.abs(e - ref) / ref) < 4.5e-16
+    u = np.r_[rng.uniform(0, 5, 2000), 10.0 ** rng.uniform(-320, 300, 4000), 0.0, 5e-324, 2.0 ** -53,
+              np.sqrt(2) - 1, 1.0, 2.0 ** 1023]
+    lg = u.copy()
+    _kernels._log1p_inplace(lg, np.empty_like(lg), np.empty_like(lg))
+    ref = np.log1p(u)
+    pos = ref > 0
+    assert np.max(np.abs(lg[pos] - ref[pos]) / ref[pos]) < 4.5e-16 and (lg[~pos] == 0).all()
+    special = np.array([np.inf, np.nan])
+    _kernels._log1p_inplace(special, np.empty(2), np.empty(2))
+    assert special[0] == np.inf and np.isnan(special[1])
+    nan = np.array([np.nan, -1.0])
+    _kernels._exp_inplace(nan, np.empty(2))
+    assert np.isnan(nan[0]) and nan[1] == np.exp(-1.0)
+
+
+@numba_only
+def test_fit_minmax_equals_fit_on_scaled_subset_bit_for_bit():
+    """The compiled pass (gather, min-max scaling, group means, centring) gives exactly the
+    statistics of ``fit(minmax_rows(X[:, sub]))``; unsorted rows take that path; a non-finite
+    spectrum is refused by both."""
+    from orbitml.crism.hbm import GroupPlan, HBMClassifier
+
+    rng = np.random.default_rng(5)
+    n, L = 600, 40
+    y = rng.integers(0, 4, n)
+    g = rng.integers(0, 6, n)
+    X = (1 + 0.05 * rng.normal(size=(n, L))).astype(np.float32)
+    X[7] = 0.5  # a constant spectrum scales to 0
+    sub = np.r_[0:L:3, 5, 6]
+    order = np.lexsort((g, y))
+    Xs, ys, gs = X[order], y[order], g[order]
+    plan = GroupPlan(ys, gs)
+    assert plan.order is None
+    a = HBMClassifier(compute_dtype="float32").fit(minmax_rows(Xs[:, sub]), ys, plan=plan)
+    b = HBMClassifier(compute_dtype="float32").fit_minmax(Xs, sub, ys, plan)
+    for attr in ("means_", "scales_", "S0_", "mu0_", "dofs_"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    p2 = GroupPlan(y, g)  # rows not in (class, image) order: the numpy path
+    c = HBMClassifier(compute_dtype="float32").fit_minmax(X, sub, y, p2)
+    np.testing.assert_allclose(c.scales_, a.scales_, rtol=1e-9, atol=1e-15)
+    Xs[3, sub[2]] = np.nan
+    with pytest.raises(OrbitmlInputError, match="non-finite"):
+        HBMClassifier().fit_minmax(Xs, sub, ys, plan)

@@ -17,7 +17,7 @@ from scipy.optimize import minimize, minimize_scalar
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
 from orbitml.crism.hbm import GroupPlan, HBMClassifier, map_chunks, softmax_rows
-from orbitml.crism.preprocess import despike, minmax_rows
+from orbitml.crism.preprocess import despike
 from orbitml.crism.settings import CrismSettings
 from orbitml.errors import OrbitmlInputError
 
@@ -153,8 +153,7 @@ class CrismClassifier:
         plan = GroupPlan(yk, g)
 
         def one(sub):
-            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit(minmax_rows(X[:, sub]), yk,
-                                                                                     plan=plan)
+            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(X, sub, yk, plan)
 
         workers = min(2, os.cpu_count() or 1, len(self.subsets_))
         if workers <= 1:
@@ -386,8 +385,7 @@ class CrismClassifier:
                     Xc = plan.minmax_t(XT, sub, b - a) if transposed else plan.minmax_rows(X, rows, a, b, sub)
                     ll = plan.log1p_terms_t(Xc, overwrite=True, centred=True)
                     _kernels._loglik_shift_max_t(ll, plan.const, plan.coef, sc)
-                    np.exp(ll, out=ll)  # softmax: numpy's SIMD exp between two compiled passes
-                    _kernels._weighted_add_t(ll, c, w, ST)
+                    _kernels._exp_weighted_add_t(ll, c, w, ST)  # the softmax's exp, weights, scatter
                 S = ST.T
             else:
                 S = np.zeros((b - a, K))

@@ -201,8 +201,9 @@ class StudentTPlan:
         from orbitml.crism import _kernels
 
         u = np.empty((K, m))
-        if _kernels.AVAILABLE:  # shift, squares and division in one pass along the pixels
+        if _kernels.AVAILABLE:  # shift, squares and division in one pass along the pixels, SIMD log1p
             _kernels._sq_dist_t(ZT, self.shift, e, self.dof, u)
+            _kernels._log1p_rows(u)
         else:
             u[...] = 0.0
             for q in range(e.size - 1):
@@ -210,7 +211,7 @@ class StudentTPlan:
                 Zq = ZT[q, : K * wb] - self.shift[q, : K * wb, None]
                 u += np.einsum("kim,kim->km", Zq.reshape(K, wb, m), Zq.reshape(K, wb, m))
             u /= self.dof[:, None]
-        np.log1p(u, out=u)  # numpy's SIMD log (numba's is scalar)
+            np.log1p(u, out=u)
         return u
 
 
@@ -299,48 +300,94 @@ class HBMClassifier:
         elif plan.n_rows != y.size:
             raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {y.size}")
         self.classes_ = plan.classes
-        d = X.shape[1]
         with _single_thread_blas():  # small products: thread hand-offs cost more than they save
-            cls, n, means, Xc, starts = _group_stats(X, plan)
-            K = self.classes_.size
-            # classes are contiguous runs of groups, groups contiguous runs of rows
-            c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
-            n_img = np.diff(np.r_[c_start, cls.size])
-            r_start = starts[c_start]
-            r_stop = np.r_[r_start[1:], Xc.shape[0]]
-            # class-balanced prior: average over images, then over classes (images with >= 2
-            # pixels for S0); S0 = sum over groups of w_g * C_g = Xc' diag(w) Xc in one product
-            mu0_k = np.add.reduceat(means, c_start, axis=0) / n_img[:, None]
-            multi = n >= 2
-            n_multi = np.add.reduceat(multi.astype(np.int64), c_start)
-            has_cov = n_multi > 0
-            if not has_cov.any():
-                raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
-            w_g = np.zeros(cls.size)
-            ok = multi & has_cov[cls]
-            w_g[ok] = 1.0 / (has_cov.sum() * n_multi[cls[ok]] * (n[ok] - 1))
-            Y = Xc * np.sqrt(np.repeat(w_g, n.astype(np.int64)))[:, None]
-            self.mu0_ = mu0_k.mean(axis=0)
-            self.S0_ = Y.T @ Y
-            m = d + self.m_extra
-            psi = self.S0_ * (m - d - 1)
-            kap_j = n * self.kappa1 / (n + self.kappa1)
-            kap = np.add.reduceat(kap_j, c_start) + self.kappa0
-            kbar = kap * self.kappa1 / (kap + self.kappa1)
-            n_k = np.add.reduceat(n, c_start)
-            dof = n_k - n_img + m - d + 1
-            pooled = np.add.reduceat(kap_j[:, None] * means, c_start, axis=0)
-            self.means_ = (pooled + self.kappa0 * self.mu0_) / kap[:, None]
-            self.scales_ = np.empty((K, d, d))
-            for k in range(K):  # the scatter of class k's images: one product of its centred rows
+            self._fit_stats(*_group_stats(X, plan))
+        return self
+
+    def fit_minmax(self, X: np.ndarray, sub: np.ndarray, y: np.ndarray, plan: GroupPlan) -> HBMClassifier:
+        """``fit(minmax_rows(X[:, sub]), y, plan=plan)``; with numba, and rows already in the
+        plan's order, the subset's scaled rows, group means and centred rows come from one
+        compiled pass over ``X`` (the same values: the same arithmetic in the same order)."""
+        from orbitml.crism import _kernels
+        from orbitml.crism.preprocess import minmax_rows
+
+        X = np.asarray(X)
+        sub = np.asarray(sub, dtype=np.int64)
+        if not (_kernels.AVAILABLE and plan.order is None and X.ndim == 2 and X.shape[0] == plan.n_rows
+                and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize):
+            return self.fit(minmax_rows(X[:, sub]), y, plan=plan)
+        if np.asarray(y).size != plan.n_rows:
+            raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {np.asarray(y).size}")
+        Xc = np.empty((X.shape[0], sub.size))
+        means = np.empty((plan.starts.size, sub.size))
+        if not _kernels._minmax_group_centre(X, sub, plan.starts, plan.counts, Xc, means):
+            raise OrbitmlInputError("training spectra contain non-finite values")
+        self.classes_ = plan.classes
+        with _single_thread_blas():
+            self._fit_stats(plan.cls, plan.counts.astype(np.float64), means, Xc, plan.starts)
+        return self
+
+    def _fit_stats(self, cls, n, means, Xc, starts) -> None:
+        """The posterior from each (class, image) group's class position ``cls``, size ``n``,
+        mean, and the centred rows ``Xc`` (groups contiguous from ``starts``, sorted by class)."""
+        d = Xc.shape[1]
+        K = self.classes_.size
+        # classes are contiguous runs of groups, groups contiguous runs of rows
+        c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+        n_img = np.diff(np.r_[c_start, cls.size])
+        r_start = starts[c_start]
+        r_stop = np.r_[r_start[1:], Xc.shape[0]]
+        # class-balanced prior: average over images, then over classes (images with >= 2
+        # pixels for S0); S0 = sum over groups of w_g * C_g, C_g a group's scatter
+        mu0_k = np.add.reduceat(means, c_start, axis=0) / n_img[:, None]
+        multi = n >= 2
+        n_multi = np.add.reduceat(multi.astype(np.int64), c_start)
+        has_cov = n_multi > 0
+        if not has_cov.any():
+            raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
+        w_g = np.zeros(cls.size)
+        ok = multi & has_cov[cls]
+        w_g[ok] = 1.0 / (has_cov.sum() * n_multi[cls[ok]] * (n[ok] - 1))
+        self.mu0_ = mu0_k.mean(axis=0)
+        # one pass of products over the rows: each class's scatter (the sum of its groups'
+        # C_g, a group of one spectrum adds nothing) is one product; where its groups of >= 2
+        # spectra share one weight (equal sizes) S0 takes that multiple of it, otherwise the
+        # groups' products are formed one by one and give both sums
+        scatter = np.empty((K, d, d))
+        S0 = np.zeros((d, d))
+        g_stop = np.r_[c_start[1:], cls.size]
+        for k in range(K):
+            wk = w_g[c_start[k]:g_stop[k]]
+            wk = wk[wk > 0]
+            if wk.size == 0 or np.all(wk == wk[0]):
                 Xk = Xc[r_start[k]:r_stop[k]]
-                self.scales_[k] = (psi + Xk.T @ Xk) * (kbar[k] + 1) / (kbar[k] * dof[k])
+                scatter[k] = Xk.T @ Xk
+                if wk.size:
+                    S0 += wk[0] * scatter[k]
+            else:
+                scatter[k] = 0.0
+                for g in range(c_start[k], g_stop[k]):
+                    if n[g] >= 2:
+                        Xg = Xc[starts[g]:starts[g] + int(n[g])]
+                        Cg = Xg.T @ Xg
+                        scatter[k] += Cg
+                        S0 += w_g[g] * Cg
+        self.S0_ = S0
+        m = d + self.m_extra
+        psi = self.S0_ * (m - d - 1)
+        kap_j = n * self.kappa1 / (n + self.kappa1)
+        kap = np.add.reduceat(kap_j, c_start) + self.kappa0
+        kbar = kap * self.kappa1 / (kap + self.kappa1)
+        n_k = np.add.reduceat(n, c_start)
+        dof = n_k - n_img + m - d + 1
+        pooled = np.add.reduceat(kap_j[:, None] * means, c_start, axis=0)
+        self.means_ = (pooled + self.kappa0 * self.mu0_) / kap[:, None]
+        self.scales_ = (psi + scatter) * ((kbar + 1) / (kbar * dof))[:, None, None]
         self.dofs_ = dof
         self.n_images_ = n_img.astype(np.int64)
         self.n_samples_ = n_k.astype(np.int64)
         self.n_features_in_ = d
         self._prepare()
-        return self
 
     def _prepare(self) -> None:
         self.__dict__.pop("_plans", None)

@@ -35,12 +35,15 @@ def _medfilt27(Xm: np.ndarray) -> np.ndarray:
     float32 (spectra read from float32 products are): the full windows only select values, so
     their medians are computed in float32; the truncated windows at the ends, whose even counts
     average two values, stay in float64.  Bit for bit the float64 result."""
-    from orbitml.crism.preprocess import _median_edges
+    from orbitml.crism.preprocess import _median_edges, _median_interior, _run_blocks
 
     X32 = Xm.astype(np.float32)
     if Xm.shape[1] <= 27 or not np.array_equal(X32, Xm):
         return medfilt1(Xm, 27)
-    med = medfilt1(X32, 27).astype(np.float64)
+    med32 = np.empty_like(X32)  # interior only: the ends are computed once, in float64, below
+    _run_blocks(lambda a, b: _median_interior(X32[a:b], 27, med32[a:b]), X32.shape[0], 128, None)
+    med = np.empty(Xm.shape)
+    med[:, 13:-13] = med32[:, 13:-13]
     _median_edges(np.ascontiguousarray(Xm), 27, med)
     return med
 
