@@ -240,6 +240,9 @@ def test_fit_minmax_equals_fit_on_scaled_subset_bit_for_bit():
     b = HBMClassifier(compute_dtype="float32").fit_minmax(Xs, sub, ys, plan)
     for attr in ("means_", "scales_", "S0_", "mu0_", "dofs_"):
         np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    r = HBMClassifier(compute_dtype="float32").fit_minmax(X, sub, ys, plan, rows=order)  # read through order
+    np.testing.assert_array_equal(r.scales_, a.scales_)
+    np.testing.assert_array_equal(r.means_, a.means_)
     p2 = GroupPlan(y, g)  # rows not in (class, image) order: the numpy path
     c = HBMClassifier(compute_dtype="float32").fit_minmax(X, sub, y, p2)
     np.testing.assert_allclose(c.scales_, a.scales_, rtol=1e-9, atol=1e-15)

@@ -818,9 +818,9 @@ def _exp_weighted_add_t(E, cls, w, ST):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _minmax_group_centre(X, sub, starts, counts, Xc, means):  # pragma: no cover - compiled
+def _minmax_group_centre(X, rows, sub, starts, counts, Xc, means):  # pragma: no cover - compiled
     """The training statistics of one band subset, in one pass per group of rows:
-    ``S = minmax_rows(X[:, sub])`` (arithmetic in ``X``'s dtype, as numpy does it), each group's
+    ``S = minmax_rows(X[rows][:, sub])`` (arithmetic in ``X``'s dtype, as numpy does it), each group's
     mean ``means[g]`` (float64, rows summed in order, as ``np.add.reduceat`` sums them) and the
     centred rows ``Xc = S - means[group]`` (float64).  Groups are the contiguous row runs
     ``starts[g] .. starts[g] + counts[g]``.  Returns False when a scaled value is not finite."""
@@ -832,7 +832,7 @@ def _minmax_group_centre(X, sub, starts, counts, Xc, means):  # pragma: no cover
         acc = means[g]
         acc[:] = 0.0
         for i in range(s0, s0 + counts[g]):
-            src = X[i]
+            src = X[rows[i]]
             lo = src[sub[0]]
             hi = lo
             for q in range(1, d):

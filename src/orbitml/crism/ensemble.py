@@ -147,13 +147,15 @@ class CrismClassifier:
         from concurrent.futures import ThreadPoolExecutor
 
         s = self.settings
-        # rows sorted by (class, image) once, and grouped once for all the models
+        # rows put in (class, image) order once (each model's compiled pass reads them through
+        # ``order``; the numpy path gathers them), and grouped once for all the models
         order = np.lexsort((g, yk))
-        X, yk, g = X[order], yk[order], g[order]
+        yk, g = yk[order], g[order]
         plan = GroupPlan(yk, g)
 
         def one(sub):
-            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(X, sub, yk, plan)
+            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(X, sub, yk, plan,
+                                                                                            rows=order)
 
         workers = min(2, os.cpu_count() or 1, len(self.subsets_))
         if workers <= 1:
@@ -271,8 +273,11 @@ class CrismClassifier:
         if main.sum() < 31:
             raise OrbitmlInputError(f"only {main.sum()} training bands lie in 1021-2648 nm")
         self.wavelengths_ = wl[main]
-        # one gather of the kept spectra's main bands, in float32; despiked in place
-        X = np.ascontiguousarray((X[:, main] if keep.all() else X[keep][:, main]), dtype=np.float32)
+        # one gather of the kept spectra's main bands, in float32; despiked in place (the main bands
+        # of a sorted wavelength table are one run: a slice, so the float32 copy is the only pass)
+        mi = np.flatnonzero(main)
+        cols = slice(mi[0], mi[-1] + 1) if mi[-1] - mi[0] + 1 == mi.size else mi
+        X = np.ascontiguousarray((X[:, cols] if keep.all() else X[keep][:, cols]), dtype=np.float32)
         y, groups = y[keep], groups[keep]
         if not despiked:
             say("despiking training spectra")

@@ -304,23 +304,28 @@ class HBMClassifier:
             self._fit_stats(*_group_stats(X, plan))
         return self
 
-    def fit_minmax(self, X: np.ndarray, sub: np.ndarray, y: np.ndarray, plan: GroupPlan) -> HBMClassifier:
-        """``fit(minmax_rows(X[:, sub]), y, plan=plan)``; with numba, and rows already in the
-        plan's order, the subset's scaled rows, group means and centred rows come from one
-        compiled pass over ``X`` (the same values: the same arithmetic in the same order)."""
+    def fit_minmax(self, X: np.ndarray, sub: np.ndarray, y: np.ndarray, plan: GroupPlan,
+                   rows: np.ndarray | None = None) -> HBMClassifier:
+        """``fit(minmax_rows(X[rows][:, sub]), y, plan=plan)`` (``rows`` default all); with numba,
+        and those rows in the plan's order, the subset's scaled rows, group means and centred
+        rows come from one compiled pass over ``X`` (the same values: the same arithmetic in the
+        same order), without gathering the rows first."""
         from orbitml.crism import _kernels
         from orbitml.crism.preprocess import minmax_rows
 
         X = np.asarray(X)
         sub = np.asarray(sub, dtype=np.int64)
-        if not (_kernels.AVAILABLE and plan.order is None and X.ndim == 2 and X.shape[0] == plan.n_rows
+        rows = np.arange(X.shape[0] if X.ndim == 2 else 0) if rows is None else np.asarray(rows, dtype=np.int64)
+        if not (_kernels.AVAILABLE and plan.order is None and X.ndim == 2 and rows.size == plan.n_rows
                 and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize):
-            return self.fit(minmax_rows(X[:, sub]), y, plan=plan)
+            return self.fit(minmax_rows(X[rows][:, sub]), y, plan=plan)
         if np.asarray(y).size != plan.n_rows:
             raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {np.asarray(y).size}")
-        Xc = np.empty((X.shape[0], sub.size))
+        if rows.size and (rows.min() < 0 or rows.max() >= X.shape[0]):
+            raise OrbitmlInputError(f"row indices outside the {X.shape[0]} spectra")
+        Xc = np.empty((rows.size, sub.size))
         means = np.empty((plan.starts.size, sub.size))
-        if not _kernels._minmax_group_centre(X, sub, plan.starts, plan.counts, Xc, means):
+        if not _kernels._minmax_group_centre(X, rows, sub, plan.starts, plan.counts, Xc, means):
             raise OrbitmlInputError("training spectra contain non-finite values")
         self.classes_ = plan.classes
         with _single_thread_blas():
