@@ -47,10 +47,11 @@ def load_deepcr():
         from deepCR import deepCR  # noqa: N813
     except Exception as exc:  # ImportError, or its own imports failing
         return None, (f"deepCR is not installed here ({type(exc).__name__}: {exc}); install it for this run "
-                      "only: `python -m pip install --target /tmp/deepcr_site deepCR tensorboard`, delete the "
-                      "numpy, pillow, packaging, setuptools and typing_extensions it pulled into that folder, and "
-                      "pass `--anchor-site /tmp/deepcr_site` (deepCR 0.3.1 ships its pretrained mask models; "
-                      "its training module imports tensorboard)")
+                      "only: `python -m pip install --no-deps --target /tmp/deepcr_site deepCR`, then "
+                      "`python -m pip install --target /tmp/deepcr_site tensorboard` and delete from that folder "
+                      "every package this environment already has (numpy, packaging, setuptools, ...: an extra "
+                      "numpy or torch there would shadow this one), and pass `--anchor-site /tmp/deepcr_site` "
+                      "(deepCR 0.3.1 ships its pretrained mask models; its training module imports tensorboard)")
     try:
         return deepCR(mask="ACS-WFC", device="CPU"), None
     except Exception as exc:
