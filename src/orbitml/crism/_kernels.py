@@ -24,9 +24,10 @@ callers use numpy.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from orbitml.crism._pool import parallel_map
 
 try:  # pragma: no cover - exercised through AVAILABLE
     if os.environ.get("ORBITML_NO_NUMBA"):
@@ -243,12 +244,7 @@ def _parallel(fn, n: int, threads: int, align: int = BLOCK) -> None:
     per_thread = -(-n // nthreads)
     per = -(-per_thread // align) * align
     spans = [(s, min(s + per, n)) for s in range(0, n, per)]
-    if nthreads == 1 or len(spans) == 1:
-        for s, e in spans:
-            fn(s, e)
-        return
-    with ThreadPoolExecutor(len(spans)) as ex:
-        list(ex.map(lambda se: fn(*se), spans))
+    parallel_map(lambda se: fn(*se), spans, len(spans))
 
 
 def medfilt_compiled(X2: np.ndarray, k: int, threads: int) -> np.ndarray:

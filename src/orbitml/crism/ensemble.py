@@ -16,6 +16,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
+from orbitml.crism._pool import parallel_map
 from orbitml.crism.hbm import GroupPlan, HBMClassifier, map_chunks, softmax_rows
 from orbitml.crism.preprocess import despike
 from orbitml.crism.settings import CrismSettings
@@ -144,8 +145,6 @@ class CrismClassifier:
     def _fit_models(self, X, yk, g):
         """One HBM per band subset, fitted on 2 worker threads (single-threaded BLAS each; the
         fits are independent, so the result does not depend on the thread count)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         s = self.settings
         # rows put in (class, image) order once (each model's compiled pass reads them through
         # ``order``; the numpy path gathers them), and grouped once for all the models
@@ -157,11 +156,7 @@ class CrismClassifier:
             return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(X, sub, yk, plan,
                                                                                             rows=order)
 
-        workers = min(2, os.cpu_count() or 1, len(self.subsets_))
-        if workers <= 1:
-            return [one(sub) for sub in self.subsets_]
-        with ThreadPoolExecutor(workers) as ex:
-            return list(ex.map(one, self.subsets_))
+        return parallel_map(one, self.subsets_, min(2, os.cpu_count() or 1))
 
     def _per_model(self, models, X, fn, chunk: int = CHUNK) -> None:
         """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg.lapack import dtrtri
 from scipy.special import gammaln
 
+from orbitml.crism._pool import parallel_map
 from orbitml.errors import OrbitmlInputError
 
 _CONTROLLER = []
@@ -226,12 +226,7 @@ def map_chunks(fn, n_rows: int, chunk: int, threads: int | None = None) -> None:
         fn(s, min(s + chunk, n_rows))
 
     with _single_thread_blas():
-        if nthreads > 1:
-            with ThreadPoolExecutor(nthreads) as ex:
-                list(ex.map(run, starts))
-        else:
-            for s in starts:
-                run(s)
+        parallel_map(run, starts, nthreads)
 
 
 def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logdet_half: np.ndarray,

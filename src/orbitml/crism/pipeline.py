@@ -16,6 +16,7 @@ import numpy as np
 
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
+from orbitml.crism._pool import parallel_map
 from orbitml.crism.postprocess import Region, find_regions
 from orbitml.crism.preprocess import despike, mask_bad_values, remove_column_spikes
 from orbitml.crism.ratio import SCENE_RATIO_NOTE, column_ratio, scene_ratio
@@ -279,14 +280,7 @@ def scene_cube(scene, bands: np.ndarray | None = None, threads: int | None = Non
     step = 2
     starts = range(0, h, step)
     nthreads = max(1, min(threads or default_threads(), len(starts)))
-    if nthreads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(nthreads) as ex:
-            list(ex.map(lambda r0: rows(r0, min(r0 + step, h)), starts))
-    else:
-        for r0 in starts:
-            rows(r0, min(r0 + step, h))
+    parallel_map(lambda r0: rows(r0, min(r0 + step, h)), starts, nthreads)
     return out, np.asarray(wl, float)[bands]
 
 

@@ -15,10 +15,11 @@ vectorised over pixels.  The running median with truncated windows (Matlab's ``m
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
+
+from orbitml.crism._pool import parallel_map
 
 BAD_ABOVE = 1e3
 CRISM_NODATA = 65535.0
@@ -185,12 +186,7 @@ def _run_blocks(fn, n: int, chunk: int, threads: int | None) -> None:
         for s in run:
             fn(s, min(s + chunk, run.stop))
 
-    if nthreads > 1 and len(runs) > 1:
-        with ThreadPoolExecutor(nthreads) as ex:
-            list(ex.map(work, runs))
-    else:
-        for run in runs:
-            work(run)
+    parallel_map(work, runs, nthreads)
 
 
 ENGINES = ("auto", "numba", "numpy")
