@@ -170,21 +170,12 @@ class CrismClassifier:
 
         map_chunks(run, X.shape[0], chunk)
 
-    def _ood_score(self, models, X) -> np.ndarray:
-        """Best-class Student-t log-likelihood summed over the ensemble's models, ``(n,)``."""
-        out = np.zeros(X.shape[0])
-
-        def add(a, b, i, m, ll):
-            out[a:b] += ll.max(axis=1)
-
-        self._per_model(models, X, add)
-        return out
-
-    def _learn_ood(self, held: tuple | None, full: tuple, min_per_class: int = 10) -> None:
+    def _learn_ood(self, held: tuple | None, full: tuple | None, min_per_class: int = 10) -> None:
         """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
 
-        What matters is what spectra of *new* images reach, so the scores of ``held = (models, X,
-        yk)`` (models fitted without those images) set the thresholds: for class k,
+        ``held`` and ``full`` are ``(scores, class positions)`` (``None``: not available).  What
+        matters is what spectra of *new* images reach, so the scores in ``held`` (of held-out
+        spectra, under models fitted without their images) set the thresholds: for class k,
         ``median_k - z * s_k`` with ``s_k = 1.4826 * MAD_k`` and ``z`` the normal quantile of
         ``1 - ood_quantile`` (a robust low quantile: one odd spectrum does not set it).  A class
         with fewer than ``min_per_class`` held-out spectra borrows strength: its centre is its
@@ -204,8 +195,7 @@ class CrismClassifier:
         z = NormalDist().inv_cdf(1.0 - q)
 
         def stats(part):
-            models, X, yk = part
-            sc = self._ood_score(models, X)
+            sc, yk = part
             out = {}
             for k in range(K):
                 v = sc[yk == k]
@@ -234,15 +224,19 @@ class CrismClassifier:
         self.ood_info_.update(threshold_source={str(int(self.classes_[k])): v for k, v in src.items()},
                               insample_shift=shift)
 
-    def _model_probs(self, models, X) -> np.ndarray:
+    def _model_probs(self, models, X) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model class probabilities ``(M, n, K)`` and the OOD score (best-class log-likelihood
+        summed over the models, ``(n,)``) of spectra ``X``, in one pass."""
         K = self.classes_.size
         out = np.zeros((len(models), X.shape[0], K))
+        score = np.zeros(X.shape[0])
 
         def put(a, b, i, m, ll):
+            score[a:b] += ll.max(axis=1)
             out[i, a:b][:, m.classes_] = softmax_rows(ll)
 
         self._per_model(models, X, put)
-        return out
+        return out, score
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
         """Fit the ensemble (see the class docstring).  BLAS runs single-threaded throughout:
@@ -293,17 +287,22 @@ class CrismClassifier:
             fit_sel = ~np.isin(groups, held)
             say(f"fitting {M} HBMs on {np.unique(groups[fit_sel]).size} images")
             models = self._fit_models(X[fit_sel], yk[fit_sel], groups[fit_sel])
-            sel_w = self._subsample(np.isin(groups, h_w), yk, rng)
+            sel_w = self._subsample(np.isin(groups, h_w), yk, rng)  # weights
+            sel_t = self._subsample(np.isin(groups, h_t), yk, rng)  # temperature
+            sel_o = self._subsample(np.isin(groups, held), yk, rng)  # OOD thresholds
+            # one pass of the held-in models over the held-out spectra any of the three uses
+            union = sel_w | sel_t | sel_o
+            at = np.cumsum(union) - 1  # position of a selected spectrum among the union's
+            P, score = self._model_probs(models, X[union])
             say(f"learning per-class weights on {h_w.size} held-out images")
-            self.weights_ = _fit_weights(self._model_probs(models, X[sel_w]), yk[sel_w], K)
-            sel_t = self._subsample(np.isin(groups, h_t), yk, rng)
-            Q = self._combine(self._model_probs(models, X[sel_t]))
+            self.weights_ = _fit_weights(P[:, at[sel_w]], yk[sel_w], K)
+            Q = self._combine(P[:, at[sel_t]])
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
             # out-of-distribution thresholds: what spectra of images the models never saw reach
-            sel_o = self._subsample(np.isin(groups, held), yk, rng)
-            held_part = (models, X[sel_o], yk[sel_o])
+            held_part = (score[at[sel_o]], yk[sel_o])
+            del P
             self.calibration_ = {
                 "images": [str(v) for v in h_t], "n_spectra": int(sel_t.sum()),
                 "ece_before": expected_calibration_error(Q.max(1), Q.argmax(1) == yt),
@@ -316,7 +315,9 @@ class CrismClassifier:
             self.models_ = self._fit_models(X, yk, groups)
         if s.ood_quantile > 0:
             sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
-            self._learn_ood(held_part, (self.models_, X[sub], yk[sub]))
+            # in-sample scores under the final models, by the path classification takes
+            _, score = self.predict_scores(X, rows=np.flatnonzero(sub))
+            self._learn_ood(held_part, (score, yk[sub]))
         else:
             self._learn_ood(None, None)  # disabled: records the rule, no thresholds
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
