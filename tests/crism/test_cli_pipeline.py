@@ -192,3 +192,38 @@ def test_real_mtrdr_subset(work, tmp_path):
     valid = cm != 255
     assert valid.mean() > 0.5
     assert np.all((conf[valid] >= 0) & (conf[valid] <= 1))
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_region_means_and_dilation_match_numpy_and_scipy(compiled, monkeypatch):
+    """The one-pass region means are np.nanmean over each region's pixels (NaNs, an all-NaN band,
+    inf kept as nanmean keeps it, float32 and float64 cubes); the separable dilation is scipy's
+    iterated 3 x 3 dilation, edges included."""
+    import warnings
+
+    from scipy import ndimage
+
+    from orbitml.crism import _kernels
+    from orbitml.crism.postprocess import dilate_square, region_means
+
+    if not compiled:
+        monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    rng = np.random.default_rng(5)
+    rm = rng.integers(0, 6, size=(40, 30))
+    cube = rng.normal(size=(40, 30, 7))
+    cube[rng.random(cube.shape) < 0.1] = np.nan
+    cube[rm == 3, 2] = np.nan  # region 3 has no value in band 2
+    cube[5, 5, 4] = np.inf
+    for c in (cube, cube.astype(np.float32)):
+        (got,) = region_means(rm, 5, c)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            want = np.stack([np.nanmean(c[rm == r].astype(np.float64), axis=0) for r in range(1, 6)])
+        np.testing.assert_allclose(got, want.astype(np.float32), rtol=2e-6)
+        assert np.isnan(got[2, 2]) and np.array_equal(np.isnan(got), np.isnan(want))
+    struct8 = np.ones((3, 3), bool)
+    for radius in (1, 2, 3):
+        mask = rng.random((37, 23)) < 0.03
+        mask[0, 0] = mask[-1, 5] = True
+        assert np.array_equal(dilate_square(mask, radius),
+                              ndimage.binary_dilation(mask, structure=struct8, iterations=radius))

@@ -852,3 +852,22 @@ def _minmax_group_centre(X, rows, sub, starts, counts, Xc, means):  # pragma: no
             for q in range(d):
                 dst[q] -= acc[q]
     return ok
+
+
+@njit(nogil=True, cache=True)
+def _region_sums(ids, flat, sums, counts):  # pragma: no cover - compiled
+    """``sums[ids[i]] += flat[i]`` and ``counts[ids[i]] += 1`` band by band over the values that
+    are not NaN (float64 sums; id 0, no region, is skipped)."""
+    B = flat.shape[1]
+    for i in range(ids.shape[0]):
+        r = ids[i]
+        if r <= 0:
+            continue
+        src = flat[i]
+        s = sums[r]
+        c = counts[r]
+        for b in range(B):
+            v = np.float64(src[b])
+            ok = v == v
+            s[b] += v if ok else 0.0
+            c[b] += ok
