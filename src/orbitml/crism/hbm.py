@@ -32,11 +32,11 @@ from orbitml.crism._pool import parallel_map
 from orbitml.errors import OrbitmlInputError
 
 _CONTROLLER = []
-# whitened coordinates per class in one block product of StudentTPlan: measured here (one core, chunks
-# of 512 spectra), 4 was fastest for 13 classes of 31-54 bands (11-12% less than 8), 8 for 2-3 classes;
-# the one-class bland model (216 bands) took 19% less time with 32 than with 8 on an AVX-512 machine
-# (a product only 8 rows tall keeps the BLAS kernel far from its rate)
-_BLOCK_WIDTH_MANY, _BLOCK_WIDTH_FEW, _BLOCK_WIDTH_ONE = 4, 8, 32
+# whitened coordinates per class in one block product of StudentTPlan.  Measured on an AVX-512 core
+# (benchmark scene, 13 classes of 31-55 bands, chunks of 2048 spectra): 8 was 5-8% faster than 4 on 2
+# threads (half the products) and level on one; the one-class bland model (216 bands) took 19% less
+# time with 32 than with 8 (a product only 8 rows tall keeps the BLAS kernel far from its rate).
+_BLOCK_WIDTH_MANY, _BLOCK_WIDTH_ONE = 8, 32
 
 
 def _single_thread_blas():
@@ -125,7 +125,7 @@ class StudentTPlan:
                  dtype=np.float64):
         K, d, _ = chol_inv.shape
         self.K, self.d, self.dtype = K, d, np.dtype(dtype)
-        self.width = w = min(d, _BLOCK_WIDTH_MANY if K >= 8 else _BLOCK_WIDTH_FEW if K > 1 else _BLOCK_WIDTH_ONE)
+        self.width = w = min(d, _BLOCK_WIDTH_MANY if K > 1 else _BLOCK_WIDTH_ONE)
         self.edges = e = np.r_[np.arange(0, d, w), d].astype(np.int64)
         nb = e.size - 1
         centre = mean.mean(axis=0)
