@@ -1,4 +1,4 @@
-"""Space-mission frames: companding, coronagraph background, line-scan (TDI) streak hits."""
+"""Space-mission frames: companding, coronagraph background, line-scan (TDI) streak hits; long-slit spectra."""
 
 import numpy as np
 import pytest
@@ -57,6 +57,29 @@ def test_tdi_hits_are_streaks_along_the_scan():
     a = inject_cosmic_rays(base, n_hits=5, seed=9)
     b = inject_cosmic_rays(base, n_hits=5, seed=9, tdi_streak_px=None)
     assert np.array_equal(a.image, b.image)
+
+
+def test_longslit_sky_lines_run_along_the_slit_read_out_in_16_bits():
+    seen = set()
+    for seed in range(12):
+        f, info = simulate_mission_frame("longslit", (120, 160), seed=seed)
+        assert f.shape == (120, 160) and 1.0 <= info["gain"] <= 3.0 and 3.0 <= info["read_noise_e"] <= 8.0
+        # the brighter axis-mean profile is the spectrum (lines); the other axis is the slit, along which
+        # each line stays nearly constant: the profile along the dispersion varies far more
+        prof_x, prof_y = f.mean(axis=0), f.mean(axis=1)
+        disp_axis = 1 if np.ptp(prof_x) > np.ptp(prof_y) else 0
+        seen.add(disp_axis)
+        spec = f.mean(axis=0 if disp_axis == 1 else 1)
+        line = int(np.argmax(spec))
+        cut = f[:, line] if disp_axis == 1 else f[line, :]
+        mid = cut[cut.size // 4: 3 * cut.size // 4]  # inside the slit whatever its ends
+        assert np.median(mid) > 0.5 * spec[line]
+        dn = info["chain"](f) / info["gain"]
+        assert np.allclose(dn, np.round(dn), atol=1e-3) and dn.max() <= 65535
+    assert seen == {0, 1}  # dispersion along x in some frames, along y in others
+    a, _ = simulate_mission_frame("longslit", (64, 64), seed=3)
+    b, _ = simulate_mission_frame("longslit", (64, 64), seed=3)
+    assert np.array_equal(a, b)
 
 
 def test_unknown_kind_is_refused():

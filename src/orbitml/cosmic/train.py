@@ -53,9 +53,10 @@ class TrainManifest(BaseModel):
     frames: list[str] = Field(default_factory=list, description="real frames (paths relative to the manifest)")
     hdu: str | None = None
     simulated: int = Field(4, ge=0, le=1000, description="number of simulated base frames")
-    mission: dict[Literal["mdis12", "mdis8", "lasco", "hirise_tdi"], int] = Field(
-        default_factory=dict, description="simulated space-mission base frames per kind "
-                                          "(orbitml.simulate.ccd.simulate_mission_frame)")
+    mission: dict[Literal["mdis12", "mdis8", "lasco", "hirise_tdi", "longslit"], int] = Field(
+        default_factory=dict, description="simulated base frames per kind (orbitml.simulate.ccd."
+                                          "simulate_mission_frame): space-mission frames, and longslit, "
+                                          "ground-based long-slit spectra")
     tdi_streak_px: tuple[float, float] | None = Field(None, description="line-scan (TDI) hits: streak "
                                                                        "lengths along the scan, lines")
     normalisation: Literal["snr_asinh", "noise_asinh"] = "snr_asinh"

@@ -399,7 +399,7 @@ def inject_cosmic_rays(
 # Additive: frames shaped like what MESSENGER MDIS, SOHO LASCO and MRO HiRISE see.  All nominal, stated
 # in the signatures; none of them reproduces a flight calibration.
 
-MISSION_KINDS = ("sky", "mdis12", "mdis8", "lasco", "hirise_tdi")
+MISSION_KINDS = ("sky", "mdis12", "mdis8", "lasco", "hirise_tdi", "longslit")
 
 
 def compand_sqrt(dn: np.ndarray, bits_in: int = 12, bits_out: int = 8) -> np.ndarray:
@@ -443,7 +443,7 @@ def _quantise(e: np.ndarray, gain: float, top_dn: float) -> np.ndarray:
 def mission_chain(kind: str, gain: float):
     """The read-out chain applied *after* hits are injected: ``f(frame_e) -> frame_e`` (DN quantisation,
     12-bit clipping, 12->8-bit companding and the reader's decompanding for ``mdis8``)."""
-    if kind in ("sky", "mdis12", "lasco"):
+    if kind in ("sky", "mdis12", "lasco", "longslit"):
         top = 16383.0 if kind == "lasco" else 4095.0 if kind == "mdis12" else 65535.0
         return lambda e: _quantise(e, gain, top)
     if kind == "mdis8":
@@ -454,6 +454,48 @@ def mission_chain(kind: str, gain: float):
     if kind == "hirise_tdi":
         return lambda e: _quantise(e, gain, 255.0)
     raise ValueError(f"unknown mission kind {kind!r}; known: {', '.join(MISSION_KINDS)}")
+
+
+def _smooth_curve(n: int, rng: np.random.Generator, n_knots: int, amplitude: float) -> np.ndarray:
+    """``1 + amplitude * (a smooth random curve of n samples in about [-1, 1])``."""
+    knots = rng.uniform(-1.0, 1.0, n_knots)
+    return 1.0 + amplitude * np.interp(np.linspace(0, n_knots - 1, n), np.arange(n_knots), knots)
+
+
+def _longslit_expected(ny: int, nx: int, rng: np.random.Generator) -> np.ndarray:
+    """Expected electrons of a long-slit spectrum (see :func:`simulate_mission_frame`, ``"longslit"``)."""
+    transpose = rng.random() < 0.5  # dispersion along y instead of x
+    n_disp, n_slit = (ny, nx) if transpose else (nx, ny)
+    d = np.arange(n_disp, dtype=float)
+    t = np.arange(n_slit, dtype=float)
+    # sky: continuum along the dispersion plus emission lines, the same along the slit up to a slow
+    # illumination change and a small tilt of each line (line centre moves across the slit)
+    cont = float(np.exp(rng.uniform(np.log(10.0), np.log(1000.0)))) * _smooth_curve(n_disp, rng, 6, 0.5)
+    sky = np.broadcast_to(cont, (n_slit, n_disp)).copy()
+    n_lines = int(rng.integers(5, 40) * max(n_disp / 256.0, 0.25))
+    width = float(np.exp(rng.uniform(np.log(1.5), np.log(5.0)))) / 2.3548
+    tilt = float(rng.uniform(-2.0, 2.0)) / max(n_slit, 1)  # px of dispersion per px along the slit
+    centre0 = rng.uniform(-5.0, n_disp + 5.0, n_lines)
+    peak = np.exp(rng.uniform(np.log(20.0), np.log(3e4), n_lines))
+    sig = width * rng.uniform(0.9, 1.1, n_lines)
+    shift = (t - n_slit / 2.0) * tilt
+    for c, a, sg in zip(centre0, peak, sig, strict=True):
+        sky += a * np.exp(-0.5 * ((d[None, :] - (c + shift[:, None])) / sg) ** 2)
+    sky *= _smooth_curve(n_slit, rng, 4, 0.04)[:, None]
+    if rng.random() < 1.0 / 3.0:  # the slit ends inside the frame: beyond it only dark current
+        edge = float(rng.uniform(0.1, 0.4)) * n_slit
+        inside = t - edge if rng.random() < 0.5 else n_slit - edge - t  # slit end at the top or the bottom
+        ramp = 0.5 * (1.0 + erf(inside))  # a one-pixel-wide edge
+        sky *= ramp[:, None]
+    # object traces: a Gaussian profile across the slit following a smooth continuum, slightly tilted
+    for _ in range(int(rng.integers(0, 4))):
+        y0 = float(rng.uniform(0.1, 0.9)) * n_slit
+        fw = float(rng.uniform(2.0, 6.0)) / 2.3548
+        flux = float(np.exp(rng.uniform(np.log(50.0), np.log(5e4)))) * _smooth_curve(n_disp, rng, 8, 0.6)
+        yc = y0 + float(rng.uniform(-3.0, 3.0)) * (d - n_disp / 2.0) / max(n_disp, 1)
+        sky += flux[None, :] * np.exp(-0.5 * ((t[:, None] - yc[None, :]) / fw) ** 2) / (np.sqrt(2 * np.pi) * fw)
+    expected = sky + 2.0  # dark current
+    return expected.T if transpose else expected
 
 
 def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.random.Generator | None = 0,
@@ -471,6 +513,12 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
     * ``"hirise_tdi"``: a HiRISE-like line-scan (TDI) 8-bit frame of a surface with texture down to the
       pixel scale, 1-2 DN of noise (effective gain 40-200 e-/DN), column gain striping along the scan
       (rows are lines).
+    * ``"longslit"``: a ground-based long-slit spectrum (not a space mission; a frame type imaging-only
+      training never shows): sky emission lines across the whole slit (Gaussian profiles, FWHM 1.5-5 px,
+      peaks 20-30000 e-, slightly tilted) on a sky continuum of 10-1000 e-, 0-3 object traces along the
+      dispersion with smooth continua, slit illumination varying by a few per cent and, in a third of
+      the frames, the slit ending inside the frame; dispersion along x or y; 1-3 e-/ADU, read noise
+      3-8 e-, 16-bit.
 
     Returns ``(frame_e, info)``; ``info`` has ``gain``, ``read_noise_e``, ``kind``, ``chain`` (the
     post-injection read-out function) and ``saturation_e`` (the top of the DN range, in electrons).
@@ -531,9 +579,12 @@ def simulate_mission_frame(kind: str, shape: tuple[int, int], seed: int | np.ran
         level_dn *= (1.0 + rng.normal(0.0, 0.01, nx))[None, :]  # TDI column gain striping along the scan
         level_dn += rng.normal(0.0, 0.5, nx)[None, :]
         expected = np.clip(level_dn, 1.0, 250.0) * gain
+    elif kind == "longslit":
+        gain, rn = float(rng.uniform(1.0, 3.0)), float(rng.uniform(3.0, 8.0))
+        expected = _longslit_expected(ny, nx, rng)
     else:
-        raise ValueError(f"unknown mission kind {kind!r}; known: mdis12, mdis8, lasco, hirise_tdi")
+        raise ValueError(f"unknown mission kind {kind!r}; known: mdis12, mdis8, lasco, hirise_tdi, longslit")
     frame = rng.poisson(np.maximum(expected, 0.0)).astype(np.float64) + rng.normal(0.0, rn, (ny, nx))
-    top = {"mdis12": 4095.0, "mdis8": 4095.0, "lasco": 16383.0, "hirise_tdi": 255.0}[kind]
+    top = {"mdis12": 4095.0, "mdis8": 4095.0, "lasco": 16383.0, "hirise_tdi": 255.0, "longslit": 65535.0}[kind]
     return frame.astype(np.float32), {"kind": kind, "gain": gain, "read_noise_e": rn,
                                       "chain": mission_chain(kind, gain), "saturation_e": top * gain}
