@@ -105,3 +105,32 @@ def test_despiking_flattens_narrow_absorptions_and_protect_keeps_them():
     assert depth(kept) == pytest.approx(true, rel=0.05)
     for out in (plain, kept):  # the spikes go either way
         assert np.mean(np.abs(out[rows, bands] - clean[rows, bands]) > 0.02) < 0.02
+
+
+def test_ood_threshold_of_a_class_without_held_out_images_borrows_from_the_others():
+    """A class seen in one training image has no held-out spectra: its threshold is its in-sample
+    median shifted by what the other classes lose on new images; with every class held out the
+    thresholds come from held-out spectra alone (no in-sample scoring is needed)."""
+    d = _sim.labelled()
+    y, g = d["pixlabs"].ravel(), d["pixims"].ravel()
+    rare = 30
+    keep = (y != rare) | (g == np.unique(g[y == rare])[0])  # class 30 left in its first image only
+    clf = CrismClassifier().fit(d["pixspec"][keep], y[keep], g[keep], d["wavelengths"])
+    k = int(np.flatnonzero(clf.classes_ == cc.to_train_codes(np.array([rare]))[0])[0])
+    src = clf.ood_info_["threshold_source"]
+    assert src[str(rare)].startswith("in-sample, shifted")
+    assert sum(v == "held-out images" for v in src.values()) >= 3
+    assert np.isfinite(clf.ood_info_["insample_shift"]) and clf.ood_info_["insample_shift"] > 0
+    new = sd.simulate_labelled(n_images=3, pixels_per_class=40, codes=(rare, 6), classes_per_image=2, seed=8)
+    X, _ = despike(new["pixspec"][:, :248].astype(np.float32))
+    Q, score = clf.predict_scores(X[new["pixlabs"].ravel() == rare])
+    thr = clf.ood_threshold_[Q.argmax(axis=1)]
+    shift = clf.ood_info_["insample_shift"]
+    # one training image is a poor sample of a class, so some new spectra of it fall outside; without the
+    # borrowed shift (the bare in-sample threshold) most of them would
+    assert np.isfinite(clf.ood_threshold_[k]) and np.mean(score < thr) < 0.35
+    assert np.mean(score < thr + shift) > np.mean(score < thr) + 0.2
+    many = sd.simulate_labelled(n_images=16, pixels_per_class=20, seed=0)  # every class in several images
+    full = CrismClassifier().fit(many["pixspec"], many["pixlabs"], many["pixims"], many["wavelengths"])
+    assert set(full.ood_info_["threshold_source"].values()) == {"held-out images"}
+    assert np.isfinite(full.ood_threshold_).all()

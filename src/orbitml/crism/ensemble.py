@@ -28,6 +28,7 @@ FORMAT_VERSION = 1
 # products and kernel calls per chunk: Python glue holding the GIL between them kept the two threads
 # waiting on each other) and 4096 gained nothing more; on one thread 2048 was 4-6% faster than 512.
 CHUNK = 2048
+OOD_MIN_HELDOUT = 10  # held-out spectra a class needs for its OOD threshold to come from them alone
 Progress = Callable[[str], None] | None
 
 
@@ -174,10 +175,12 @@ class CrismClassifier:
 
         map_chunks(run, X.shape[0], chunk)
 
-    def _learn_ood(self, held: tuple | None, full: tuple | None, min_per_class: int = 10) -> None:
+    def _learn_ood(self, held: tuple | None, full: tuple | None, min_per_class: int | None = None) -> None:
         """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
 
-        ``held`` and ``full`` are ``(scores, class positions)`` (``None``: not available).  What
+        ``held`` and ``full`` are ``(scores, class positions)`` (``None``: not available; ``full`` is
+        only computed when some class has fewer than ``min_per_class`` held-out spectra, default
+        :data:`OOD_MIN_HELDOUT`).  What
         matters is what spectra of *new* images reach, so the scores in ``held`` (of held-out
         spectra, under models fitted without their images) set the thresholds: for class k,
         ``median_k - z * s_k`` with ``s_k = 1.4826 * MAD_k`` and ``z`` the normal quantile of
@@ -208,7 +211,8 @@ class CrismClassifier:
                     out[k] = (med, 1.4826 * float(np.median(np.abs(v - med))), v.size)
             return out
 
-        ins = stats(full)
+        min_per_class = OOD_MIN_HELDOUT if min_per_class is None else min_per_class
+        ins = stats(full) if full is not None else {}
         ho = {k: v for k, v in stats(held).items() if v[2] >= min_per_class} if held is not None else {}
         thr = np.full(K, np.nan)
         src = {}
@@ -318,10 +322,18 @@ class CrismClassifier:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
         if s.ood_quantile > 0:
-            sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=500)
-            # in-sample scores under the final models, by the path classification takes
-            _, score = self.predict_scores(X, rows=np.flatnonzero(sub))
-            self._learn_ood(held_part, (score, yk[sub]))
+            # in-sample scores under the final models (by the path classification takes) are needed only
+            # for classes with too few held-out spectra: up to 500 of each of those, and 200 of each other
+            # class for the in-sample-minus-held-out shift they are corrected by
+            n_ho = np.bincount(held_part[1], minlength=K) if held_part is not None else np.zeros(K, int)
+            lacking = n_ho < OOD_MIN_HELDOUT
+            full = None
+            if lacking.any():
+                caps = np.where(lacking, 500, 200)
+                sub = self._subsample(np.ones(yk.size, bool), yk, np.random.default_rng(s.seed), per_class=caps)
+                _, score = self.predict_scores(X, rows=np.flatnonzero(sub))
+                full = (score, yk[sub])
+            self._learn_ood(held_part, full)
         else:
             self._learn_ood(None, None)  # disabled: records the rule, no thresholds
         n_img = np.array([np.unique(groups[yk == k]).size for k in range(K)])
@@ -331,12 +343,14 @@ class CrismClassifier:
         return self
 
     @staticmethod
-    def _subsample(mask: np.ndarray, yk: np.ndarray, rng, per_class: int = 2000) -> np.ndarray:
+    def _subsample(mask: np.ndarray, yk: np.ndarray, rng, per_class: int | np.ndarray = 2000) -> np.ndarray:
+        """At most ``per_class`` (a number, or one per class position) of the ``mask`` spectra of each class."""
         idx = np.flatnonzero(mask)
         out = []
         for k in np.unique(yk[idx]):
             ik = idx[yk[idx] == k]
-            out.append(ik if ik.size <= per_class else rng.choice(ik, per_class, replace=False))
+            cap = int(per_class[k]) if np.ndim(per_class) else int(per_class)
+            out.append(ik if ik.size <= cap else rng.choice(ik, cap, replace=False))
         sel = np.zeros(mask.size, bool)
         if out:
             sel[np.concatenate(out)] = True
