@@ -249,3 +249,58 @@ def test_fit_minmax_equals_fit_on_scaled_subset_bit_for_bit():
     Xs[3, sub[2]] = np.nan
     with pytest.raises(OrbitmlInputError, match="non-finite"):
         HBMClassifier().fit_minmax(Xs, sub, ys, plan)
+
+
+def test_merged_statistics_give_the_fit_on_all_images():
+    """Sufficient statistics of two disjoint sets of images, merged, give the posterior of one fit on
+    all of them: unequal and single-spectrum groups, a class only in one part, parts in any order."""
+    from orbitml.crism.hbm import HBMClassifier
+
+    rng = np.random.default_rng(11)
+    d = 6
+    X, y, g = [], [], []
+    sizes = {0: [6, 1, 9, 4], 1: [3, 3, 3], 2: [4, 7, 1], 3: [5, 2]}
+    for k, ns in sizes.items():
+        for j, n in enumerate(ns):
+            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
+            y += [k] * n
+            g += [10 * k + j] * n
+    X, y, g = np.vstack(X), np.array(y), np.array(g)
+    whole = HBMClassifier().fit(X, y, g)
+    part_b = np.isin(g, [1, 2, 11, 20])  # images of classes 0, 1 and 2; class 3 only in part A
+    a = HBMClassifier().fit(X[~part_b], y[~part_b], g[~part_b])
+    b = HBMClassifier().fit(X[part_b], y[part_b], g[part_b], stats_only=True)
+    assert not hasattr(b, "means_") and 3 not in b.stats_.classes
+    for merged in (a.stats_.merge(b.stats_), b.stats_.merge(a.stats_)):
+        m = HBMClassifier.from_stats(merged)
+        np.testing.assert_array_equal(m.classes_, whole.classes_)
+        np.testing.assert_array_equal(m.dofs_, whole.dofs_)
+        np.testing.assert_array_equal(m.n_images_, whole.n_images_)
+        for attr in ("means_", "scales_", "S0_", "mu0_"):
+            np.testing.assert_allclose(getattr(m, attr), getattr(whole, attr), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(m.predict_log_likelihood(X), whole.predict_log_likelihood(X), rtol=1e-10)
+    with pytest.raises(OrbitmlInputError, match="bands"):
+        a.stats_.merge(HBMClassifier().fit(X[:, :3], y, g).stats_)
+
+
+def test_ensemble_refit_by_merging_equals_refit_from_scratch():
+    """The default training path adds the held-out images to the held-in models by merging
+    statistics; the models equal those of a fit on all images from scratch."""
+    from orbitml.crism import bands as cb
+    from orbitml.crism import classes as cc
+    from orbitml.crism.ensemble import CrismClassifier
+    from orbitml.crism.preprocess import despike
+
+    d = _sim.labelled()
+    clf = CrismClassifier().fit(d["pixspec"], d["pixlabs"], d["pixims"], d["wavelengths"])
+    assert clf.heldout_images_ and not hasattr(clf.models_[0], "stats_")
+    main = cb.main_band_mask(np.asarray(d["wavelengths"], float))
+    y = cc.to_train_codes(d["pixlabs"].ravel())
+    keep = np.isin(y, list(cc.CLASSES))
+    X, _ = despike(np.ascontiguousarray(d["pixspec"][keep][:, main], dtype=np.float32), clf.settings.despike_passes)
+    yk = np.searchsorted(clf.classes_, y[keep])
+    scratch = clf._fit_models(X, yk, d["pixims"].ravel()[keep])
+    for m, r in zip(clf.models_, scratch, strict=True):
+        np.testing.assert_array_equal(m.dofs_, r.dofs_)
+        np.testing.assert_allclose(m.means_, r.means_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(m.scales_, r.scales_, rtol=1e-9, atol=1e-12)

@@ -147,21 +147,35 @@ class CrismClassifier:
             return [np.arange(self.wavelengths_.size)]
         return cb.ensemble_subsets(self.wavelengths_)
 
-    def _fit_models(self, X, yk, g):
-        """One HBM per band subset, fitted on 2 worker threads (single-threaded BLAS each; the
-        fits are independent, so the result does not depend on the thread count)."""
+    def _fit_models(self, X, yk, g, rows: np.ndarray | None = None, stats_only: bool = False):
+        """One HBM per band subset on the spectra ``X[rows]`` (default all), fitted on 2 worker
+        threads (single-threaded BLAS each; the fits are independent, so the result does not depend
+        on the thread count); ``stats_only`` stops at each model's sufficient statistics."""
         s = self.settings
+        rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         # rows put in (class, image) order once (each model's compiled pass reads them through
         # ``order``; the numpy path gathers them), and grouped once for all the models
-        order = np.lexsort((g, yk))
+        order = rows[np.lexsort((g[rows], yk[rows]))]
         yk, g = yk[order], g[order]
         plan = GroupPlan(yk, g)
 
         def one(sub):
-            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(X, sub, yk, plan,
-                                                                                            rows=order)
+            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(
+                X, sub, yk, plan, rows=order, stats_only=stats_only)
 
         return parallel_map(one, self.subsets_, min(2, os.cpu_count() or 1))
+
+    def _refit_all(self, held_in: list, X, yk, g, rows: np.ndarray) -> list:
+        """The models fitted on every image, from those fitted without the images of ``rows`` and
+        the sufficient statistics of those rows alone (:meth:`HBMStats.merge`): the same posterior
+        as refitting from scratch (up to summation order) without revisiting the held-in rows."""
+        s = self.settings
+        parts = self._fit_models(X, yk, g, rows=rows, stats_only=True)
+        out = []
+        for m, p in zip(held_in, parts, strict=True):
+            out.append(HBMClassifier.from_stats(m.stats_.merge(p.stats_), kappa0=s.kappa0, kappa1=s.kappa1,
+                                                m_extra=s.m_extra, compute_dtype=s.compute_dtype))
+        return out
 
     def _per_model(self, models, X, fn, chunk: int = CHUNK) -> None:
         """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""
@@ -294,7 +308,7 @@ class CrismClassifier:
             h_w, h_t = held[::2], held[1::2]
             fit_sel = ~np.isin(groups, held)
             say(f"fitting {M} HBMs on {np.unique(groups[fit_sel]).size} images")
-            models = self._fit_models(X[fit_sel], yk[fit_sel], groups[fit_sel])
+            models = self._fit_models(X, yk, groups, rows=np.flatnonzero(fit_sel))
             sel_w = self._subsample(np.isin(groups, h_w), yk, rng)  # weights
             sel_t = self._subsample(np.isin(groups, h_t), yk, rng)  # temperature
             sel_o = self._subsample(np.isin(groups, held), yk, rng)  # OOD thresholds
@@ -318,9 +332,14 @@ class CrismClassifier:
                 "accuracy": float((Q.argmax(1) == yt).mean()), "temperature": self.temperature_}
             if not s.refit_full:
                 self.models_ = models
-        if held.size < 2 or s.refit_full:
+        if held.size >= 2 and s.refit_full:
+            say(f"adding the {held.size} held-out images to the {M} HBMs")
+            self.models_ = self._refit_all(models, X, yk, groups, np.flatnonzero(~fit_sel))
+        elif held.size < 2:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
+        for m in self.models_:  # the statistics are for refitting; the fitted model does not need them
+            m.__dict__.pop("stats_", None)
         if s.ood_quantile > 0:
             # in-sample scores under the final models (by the path classification takes) are needed only
             # for classes with too few held-out spectra: up to 500 of each of those, and 200 of each other

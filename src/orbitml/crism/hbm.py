@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.lapack import dtrtri
@@ -261,6 +262,71 @@ def student_t_logpdf(X: np.ndarray, mean: np.ndarray, chol_inv: np.ndarray, logd
     return out
 
 
+@dataclass
+class HBMStats:
+    """Sufficient statistics of an HBM fit: per (class, image) group its class position ``cls``
+    (into ``classes``, groups sorted by class), size ``n`` and mean; per class the sum of its
+    groups' scatter matrices ``C_g`` (``scatter``) and of ``C_g / (n_g - 1)`` over its groups of at
+    least two spectra (``T``).  Statistics of disjoint sets of images add: :meth:`merge`."""
+
+    classes: np.ndarray
+    cls: np.ndarray
+    n: np.ndarray
+    means: np.ndarray
+    scatter: np.ndarray
+    T: np.ndarray
+
+    def merge(self, other: HBMStats) -> HBMStats:
+        """The statistics of both parts' spectra (their images must differ: groups are not joined)."""
+        if self.means.shape[1] != other.means.shape[1]:
+            raise OrbitmlInputError(f"cannot merge statistics of {self.means.shape[1]} and "
+                                    f"{other.means.shape[1]} bands")
+        classes = np.union1d(self.classes, other.classes)
+        d = self.means.shape[1]
+        scatter = np.zeros((classes.size, d, d))
+        T = np.zeros((classes.size, d, d))
+        labels = []
+        for part in (self, other):
+            pos = np.searchsorted(classes, part.classes)
+            scatter[pos] += part.scatter
+            T[pos] += part.T
+            labels.append(pos[part.cls])
+        glab = np.concatenate(labels)
+        order = np.argsort(glab, kind="stable")  # groups by class, this part's before the other's
+        return HBMStats(classes, glab[order], np.concatenate([self.n, other.n])[order],
+                        np.concatenate([self.means, other.means])[order], scatter, T)
+
+
+def _sufficient_stats(classes, cls, n, means, Xc, starts) -> HBMStats:
+    """:class:`HBMStats` from the groups and the centred rows ``Xc`` (groups contiguous from
+    ``starts``, sorted by class): one product over each class's rows where its groups of at least
+    two spectra are equally large (then ``T_k = scatter_k / (n - 1)``), group by group otherwise."""
+    d = Xc.shape[1]
+    K = classes.size
+    c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+    g_stop = np.r_[c_start[1:], cls.size]
+    r_start = starts[c_start]
+    r_stop = np.r_[r_start[1:], Xc.shape[0]]
+    scatter = np.zeros((K, d, d))
+    T = np.zeros((K, d, d))
+    for j, k in enumerate(cls[c_start]):
+        nk = n[c_start[j]:g_stop[j]]
+        multi = nk[nk >= 2]
+        if multi.size == 0 or np.all(multi == multi[0]):
+            Xk = Xc[r_start[j]:r_stop[j]]
+            scatter[k] = Xk.T @ Xk  # a group of one spectrum adds nothing
+            if multi.size:
+                T[k] = scatter[k] * (1.0 / (multi[0] - 1.0))
+        else:
+            for g in range(c_start[j], g_stop[j]):
+                if n[g] >= 2:
+                    Xg = Xc[starts[g]:starts[g] + int(n[g])]
+                    Cg = Xg.T @ Xg
+                    scatter[k] += Cg
+                    T[k] += Cg * (1.0 / (n[g] - 1.0))
+    return HBMStats(classes, np.asarray(cls), np.asarray(n, dtype=np.float64), means, scatter, T)
+
+
 class HBMClassifier:
     """HBM classifier following scikit-learn conventions.
 
@@ -268,7 +334,8 @@ class HBMClassifier:
     gives per-class Student-t log densities, ``predict_proba`` their softmax (flat class priors),
     ``predict`` the most probable class.  Fitted attributes: ``classes_``, ``means_``,
     ``scales_`` (Student-t scale matrices), ``dofs_``, ``n_images_`` (images per class),
-    ``mu0_``, ``S0_``.
+    ``mu0_``, ``S0_``, and ``stats_`` (:class:`HBMStats`, not saved with the model: what
+    :meth:`from_stats` needs to refit on more images without revisiting these spectra).
     """
 
     def __init__(self, kappa0: float = 1.0, kappa1: float = 100.0, m_extra: float = 2.0,
@@ -279,10 +346,11 @@ class HBMClassifier:
         self.compute_dtype = compute_dtype
 
     def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
-            plan: GroupPlan | None = None) -> HBMClassifier:
+            plan: GroupPlan | None = None, stats_only: bool = False) -> HBMClassifier:
         """Fit on spectra ``X`` ``(n, d)``, labels ``y`` and image ids ``groups``; ``plan`` (a
         :class:`GroupPlan` of these ``y`` and ``groups``) saves recomputing the grouping when
-        several models are fitted on the same labels."""
+        several models are fitted on the same labels.  ``stats_only`` stops at the sufficient
+        statistics (:attr:`stats_`), without the posterior."""
         X = np.asarray(X)
         y = np.asarray(y).ravel()
         if X.ndim != 2 or X.shape[0] != y.size:
@@ -298,11 +366,11 @@ class HBMClassifier:
             raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {y.size}")
         self.classes_ = plan.classes
         with _single_thread_blas():  # small products: thread hand-offs cost more than they save
-            self._fit_stats(*_group_stats(X, plan))
+            self._fit_stats(*_group_stats(X, plan), stats_only=stats_only)
         return self
 
     def fit_minmax(self, X: np.ndarray, sub: np.ndarray, y: np.ndarray, plan: GroupPlan,
-                   rows: np.ndarray | None = None) -> HBMClassifier:
+                   rows: np.ndarray | None = None, stats_only: bool = False) -> HBMClassifier:
         """``fit(minmax_rows(X[rows][:, sub]), y, plan=plan)`` (``rows`` default all); with numba,
         and those rows in the plan's order, the subset's scaled rows, group means and centred
         rows come from one compiled pass over ``X`` (the same values: the same arithmetic in the
@@ -315,7 +383,7 @@ class HBMClassifier:
         rows = np.arange(X.shape[0] if X.ndim == 2 else 0) if rows is None else np.asarray(rows, dtype=np.int64)
         if not (_kernels.AVAILABLE and plan.order is None and X.ndim == 2 and rows.size == plan.n_rows
                 and X.dtype in (np.float32, np.float64) and X.strides[1] == X.itemsize):
-            return self.fit(minmax_rows(X[rows][:, sub]), y, plan=plan)
+            return self.fit(minmax_rows(X[rows][:, sub]), y, plan=plan, stats_only=stats_only)
         if np.asarray(y).size != plan.n_rows:
             raise OrbitmlInputError(f"the group plan is for {plan.n_rows} spectra, not {np.asarray(y).size}")
         if rows.size and (rows.min() < 0 or rows.max() >= X.shape[0]):
@@ -326,54 +394,38 @@ class HBMClassifier:
             raise OrbitmlInputError("training spectra contain non-finite values")
         self.classes_ = plan.classes
         with _single_thread_blas():
-            self._fit_stats(plan.cls, plan.counts.astype(np.float64), means, Xc, plan.starts)
+            self._fit_stats(plan.cls, plan.counts.astype(np.float64), means, Xc, plan.starts, stats_only)
         return self
 
-    def _fit_stats(self, cls, n, means, Xc, starts) -> None:
+    def _fit_stats(self, cls, n, means, Xc, starts, stats_only: bool = False) -> None:
         """The posterior from each (class, image) group's class position ``cls``, size ``n``,
         mean, and the centred rows ``Xc`` (groups contiguous from ``starts``, sorted by class)."""
-        d = Xc.shape[1]
-        K = self.classes_.size
-        # classes are contiguous runs of groups, groups contiguous runs of rows
+        self.stats_ = stats = _sufficient_stats(self.classes_, cls, n, means, Xc, starts)
+        if not stats_only:
+            self._posterior(stats)
+
+    def _posterior(self, st: HBMStats) -> None:
+        """Posterior parameters from sufficient statistics (every class of ``st`` has a group)."""
+        cls, n, means, d = st.cls, st.n, st.means, st.means.shape[1]
+        self.classes_ = st.classes
+        # classes are contiguous runs of groups
         c_start = np.flatnonzero(np.r_[True, cls[1:] != cls[:-1]])
+        if c_start.size != st.classes.size:
+            raise OrbitmlInputError("every class needs at least one (class, image) group")
         n_img = np.diff(np.r_[c_start, cls.size])
-        r_start = starts[c_start]
-        r_stop = np.r_[r_start[1:], Xc.shape[0]]
-        # class-balanced prior: average over images, then over classes (images with >= 2
-        # pixels for S0); S0 = sum over groups of w_g * C_g, C_g a group's scatter
+        # class-balanced prior: average over images, then over classes (images with >= 2 pixels for
+        # S0): S0 = sum over classes with such images of T_k / (H * n_multi_k), T_k the sum of their
+        # groups' C_g / (n_g - 1) (C_g a group's scatter), H the number of those classes
         mu0_k = np.add.reduceat(means, c_start, axis=0) / n_img[:, None]
-        multi = n >= 2
-        n_multi = np.add.reduceat(multi.astype(np.int64), c_start)
+        n_multi = np.add.reduceat((n >= 2).astype(np.int64), c_start)
         has_cov = n_multi > 0
         if not has_cov.any():
             raise OrbitmlInputError("every (class, image) group has a single spectrum; cannot estimate S0")
-        w_g = np.zeros(cls.size)
-        ok = multi & has_cov[cls]
-        w_g[ok] = 1.0 / (has_cov.sum() * n_multi[cls[ok]] * (n[ok] - 1))
         self.mu0_ = mu0_k.mean(axis=0)
-        # one pass of products over the rows: each class's scatter (the sum of its groups'
-        # C_g, a group of one spectrum adds nothing) is one product; where its groups of >= 2
-        # spectra share one weight (equal sizes) S0 takes that multiple of it, otherwise the
-        # groups' products are formed one by one and give both sums
-        scatter = np.empty((K, d, d))
         S0 = np.zeros((d, d))
-        g_stop = np.r_[c_start[1:], cls.size]
-        for k in range(K):
-            wk = w_g[c_start[k]:g_stop[k]]
-            wk = wk[wk > 0]
-            if wk.size == 0 or np.all(wk == wk[0]):
-                Xk = Xc[r_start[k]:r_stop[k]]
-                scatter[k] = Xk.T @ Xk
-                if wk.size:
-                    S0 += wk[0] * scatter[k]
-            else:
-                scatter[k] = 0.0
-                for g in range(c_start[k], g_stop[k]):
-                    if n[g] >= 2:
-                        Xg = Xc[starts[g]:starts[g] + int(n[g])]
-                        Cg = Xg.T @ Xg
-                        scatter[k] += Cg
-                        S0 += w_g[g] * Cg
+        H = int(has_cov.sum())
+        for k in np.flatnonzero(has_cov):
+            S0 += st.T[k] * (1.0 / (H * n_multi[k]))
         self.S0_ = S0
         m = d + self.m_extra
         psi = self.S0_ * (m - d - 1)
@@ -384,12 +436,21 @@ class HBMClassifier:
         dof = n_k - n_img + m - d + 1
         pooled = np.add.reduceat(kap_j[:, None] * means, c_start, axis=0)
         self.means_ = (pooled + self.kappa0 * self.mu0_) / kap[:, None]
-        self.scales_ = (psi + scatter) * ((kbar + 1) / (kbar * dof))[:, None, None]
+        self.scales_ = (psi + st.scatter) * ((kbar + 1) / (kbar * dof))[:, None, None]
         self.dofs_ = dof
         self.n_images_ = n_img.astype(np.int64)
         self.n_samples_ = n_k.astype(np.int64)
         self.n_features_in_ = d
         self._prepare()
+
+    @classmethod
+    def from_stats(cls, stats: HBMStats, **params) -> HBMClassifier:
+        """The model :meth:`fit` gives for the spectra these statistics summarise (for instance two
+        parts' statistics merged with :meth:`HBMStats.merge`: the fit on their union)."""
+        self = cls(**params)
+        self.stats_ = stats
+        self._posterior(stats)
+        return self
 
     def _prepare(self) -> None:
         self.__dict__.pop("_plans", None)
