@@ -73,19 +73,23 @@ def _fit_weights(P: np.ndarray, yk: np.ndarray, n_cls: int) -> np.ndarray:
     sw = 1.0 / counts[yk]
     sw /= sw.sum()
     ar = np.arange(n)
+    PT = np.ascontiguousarray(P.transpose(0, 2, 1))  # (M, K, n): the two passes per step run along n
+    PT2 = PT.reshape(M * K, n)  # one matrix-vector product for the gradient
+    Py0 = np.ascontiguousarray(P[:, ar, yk])  # (M, n) each spectrum's probability of its own class
+    onehot = np.zeros((n, K))
+    onehot[ar, yk] = 1.0
 
     def fun(theta):
         th = theta.reshape(M, K)
         w = np.exp(th - th.max(axis=0))
         w /= w.sum(axis=0)
-        S = np.einsum("mnk,mk->nk", P, w) + 1e-300
-        Stot = S.sum(axis=1)
-        loss = -(sw * (np.log(S[ar, yk]) - np.log(Stot))).sum()
+        S = np.einsum("mkn,mk->kn", PT, w) + 1e-300  # (K, n)
+        Stot = S.sum(axis=0)
+        Sy = S[yk, ar]
+        loss = -(sw * (np.log(Sy) - np.log(Stot))).sum()
         # dL/dw_mk = sum_i sw_i (P_mik / Stot_i - [k==y_i] P_mik / S_iy)
-        G = np.einsum("mnk,n->mk", P, sw / Stot)
-        coef = sw / S[ar, yk]
-        Py = P[:, ar, yk] * coef  # (M, n)
-        np.add.at(G.T, yk, -Py.T)
+        G = (PT2 @ (sw / Stot)).reshape(M, K)
+        G -= (Py0 * (sw / Sy)) @ onehot
         gth = w * (G - (w * G).sum(axis=0, keepdims=True))
         return loss, gth.ravel()
 
