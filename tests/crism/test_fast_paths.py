@@ -304,3 +304,20 @@ def test_ensemble_refit_by_merging_equals_refit_from_scratch():
         np.testing.assert_array_equal(m.dofs_, r.dofs_)
         np.testing.assert_allclose(m.means_, r.means_, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(m.scales_, r.scales_, rtol=1e-9, atol=1e-12)
+
+
+@numba_only
+def test_model_probs_fused_equals_numpy_path(monkeypatch):
+    """Per-model probabilities and OOD scores for the weights, temperature and thresholds: the fused
+    kernels agree with the numpy softmax path."""
+    clf, _ = _sim.model()
+    d = _sim.labelled(seed=3, n_images=3)
+    X = np.ascontiguousarray(d["pixspec"][:, :248], dtype=np.float32)
+    rows = np.arange(0, X.shape[0], 3)
+    P, s = clf._model_probs(clf.models_, X, rows)
+    assert P.shape == (len(clf.models_), clf.classes_.size, rows.size)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-9)
+    monkeypatch.setattr(_kernels, "AVAILABLE", False)
+    P2, s2 = clf._model_probs(clf.models_, X, rows)
+    np.testing.assert_allclose(P, P2, atol=2e-5)
+    np.testing.assert_allclose(s, s2, rtol=1e-5, atol=1e-3)  # float32 sums of 15 log-likelihoods

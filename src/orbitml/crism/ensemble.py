@@ -62,20 +62,21 @@ def split_images(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) 
     return np.array(held, dtype=groups.dtype)
 
 
-def _fit_weights(P: np.ndarray, yk: np.ndarray, n_cls: int) -> np.ndarray:
+def _fit_weights(P: np.ndarray, yk: np.ndarray, n_cls: int, classes_first: bool = False) -> np.ndarray:
     """Per-class model weights (M, K), each column on the simplex, minimising class-balanced NLL.
 
-    ``P`` is ``(M, n, K)`` per-model class probabilities on held-out spectra, ``yk`` the class
-    positions.  Weights are a softmax over models of free parameters (L-BFGS).
+    ``P`` is ``(M, n, K)`` per-model class probabilities on held-out spectra (``(M, K, n)`` with
+    ``classes_first``), ``yk`` the class positions.  Weights are a softmax over models of free
+    parameters (L-BFGS).
     """
-    M, n, K = P.shape
+    PT = np.ascontiguousarray(P if classes_first else P.transpose(0, 2, 1))  # (M, K, n): passes run along n
+    M, K, n = PT.shape
     counts = np.bincount(yk, minlength=K).astype(float)
     sw = 1.0 / counts[yk]
     sw /= sw.sum()
     ar = np.arange(n)
-    PT = np.ascontiguousarray(P.transpose(0, 2, 1))  # (M, K, n): the two passes per step run along n
     PT2 = PT.reshape(M * K, n)  # one matrix-vector product for the gradient
-    Py0 = np.ascontiguousarray(P[:, ar, yk])  # (M, n) each spectrum's probability of its own class
+    Py0 = np.ascontiguousarray(PT[:, yk, ar])  # (M, n) each spectrum's probability of its own class
     onehot = np.zeros((n, K))
     onehot[ar, yk] = 1.0
 
@@ -181,18 +182,6 @@ class CrismClassifier:
                                                 m_extra=s.m_extra, compute_dtype=s.compute_dtype))
         return out
 
-    def _per_model(self, models, X, fn, chunk: int = CHUNK) -> None:
-        """``fn(a, b, i, model, loglik)`` for each row chunk and model (one BLAS set-up in all)."""
-        plans = [m.plan() for m in models]
-        subs = [np.asarray(sub, dtype=np.int64) for sub in self.subsets_]
-        rows = np.arange(X.shape[0])
-
-        def run(a, b):
-            for i, (m, sub, plan) in enumerate(zip(models, subs, plans, strict=True)):
-                fn(a, b, i, m, plan(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True))
-
-        map_chunks(run, X.shape[0], chunk)
-
     def _learn_ood(self, held: tuple | None, full: tuple | None, min_per_class: int | None = None) -> None:
         """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
 
@@ -250,19 +239,43 @@ class CrismClassifier:
         self.ood_info_.update(threshold_source={str(int(self.classes_[k])): v for k, v in src.items()},
                               insample_shift=shift)
 
-    def _model_probs(self, models, X) -> tuple[np.ndarray, np.ndarray]:
-        """Per-model class probabilities ``(M, n, K)`` and the OOD score (best-class log-likelihood
-        summed over the models, ``(n,)``) of spectra ``X``, in one pass."""
-        K = self.classes_.size
-        out = np.zeros((len(models), X.shape[0], K))
-        score = np.zeros(X.shape[0])
+    def _model_probs(self, models, X, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-model class probabilities, classes first ``(M, K, n)``, and the OOD score (best-class
+        log-likelihood summed over the models, ``(n,)``) of the spectra ``X[rows]``, in one pass; with
+        numba by the fused kernels classification uses (each chunk transposed once for all models)."""
+        from orbitml.crism import _kernels
 
-        def put(a, b, i, m, ll):
-            score[a:b] += ll.max(axis=1)
-            out[i, a:b][:, m.classes_] = softmax_rows(ll)
+        K, M = self.classes_.size, len(models)
+        rows = np.asarray(rows, dtype=np.int64)
+        n = rows.size
+        PT = np.zeros((M, K, n))
+        score = np.zeros(n)
+        plans = [m.plan() for m in models]
+        subs = [np.asarray(sub, dtype=np.int64) for sub in self.subsets_]
+        cls = [np.asarray(m.classes_, dtype=np.int64) for m in models]
+        fused = (_kernels.AVAILABLE and X.dtype == np.float32 and X.strides[1] == X.itemsize
+                 and all(p.dtype == np.float32 for p in plans))
 
-        self._per_model(models, X, put)
-        return out, score
+        def run(a, b):
+            sc = np.zeros(b - a)
+            if fused:
+                XT = np.empty((X.shape[1], b - a + 48), dtype=np.float32)  # see predict_scores
+                _kernels._gather_rows_t(X, rows, a, b, XT)
+            for i, (plan, sub, c) in enumerate(zip(plans, subs, cls, strict=True)):
+                if fused:
+                    ll = plan.log1p_terms_t(plan.minmax_t(XT, sub, b - a), overwrite=True, centred=True)
+                    _kernels._loglik_shift_max_t(ll, plan.const, plan.coef, sc)
+                    ST = np.zeros((K, b - a))
+                    _kernels._exp_weighted_add_t(ll, c, np.ones(c.size), ST)
+                    PT[i, :, a:b] = ST
+                else:
+                    ll = plan(plan.minmax_rows(X, rows, a, b, sub), overwrite=True, centred=True)
+                    sc += ll.max(axis=1)
+                    PT[i, c, a:b] = softmax_rows(ll).T
+            score[a:b] = sc
+
+        map_chunks(run, n, CHUNK)
+        return PT, score
 
     def fit(self, X, y, groups, wavelengths, progress: Progress = None, despiked: bool = False) -> CrismClassifier:
         """Fit the ensemble (see the class docstring).  BLAS runs single-threaded throughout:
@@ -319,10 +332,10 @@ class CrismClassifier:
             # one pass of the held-in models over the held-out spectra any of the three uses
             union = sel_w | sel_t | sel_o
             at = np.cumsum(union) - 1  # position of a selected spectrum among the union's
-            P, score = self._model_probs(models, X[union])
+            P, score = self._model_probs(models, X, np.flatnonzero(union))  # (M, K, n)
             say(f"learning per-class weights on {h_w.size} held-out images")
-            self.weights_ = _fit_weights(P[:, at[sel_w]], yk[sel_w], K)
-            Q = self._combine(P[:, at[sel_t]])
+            self.weights_ = _fit_weights(P[:, :, at[sel_w]], yk[sel_w], K, classes_first=True)
+            Q = self._combine(P[:, :, at[sel_t]])
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
@@ -380,7 +393,8 @@ class CrismClassifier:
         return sel
 
     def _combine(self, P: np.ndarray) -> np.ndarray:
-        S = np.einsum("mnk,mk->nk", P, self.weights_)
+        """Weighted combination ``(n, K)`` of per-model probabilities ``(M, K, n)``."""
+        S = np.einsum("mkn,mk->nk", P, self.weights_)
         return S / np.clip(S.sum(axis=1, keepdims=True), 1e-300, None)
 
     # ---------------- prediction ----------------
