@@ -321,3 +321,18 @@ def test_model_probs_fused_equals_numpy_path(monkeypatch):
     P2, s2 = clf._model_probs(clf.models_, X, rows)
     np.testing.assert_allclose(P, P2, atol=2e-5)
     np.testing.assert_allclose(s, s2, rtol=1e-5, atol=1e-3)  # float32 sums of 15 log-likelihoods
+
+
+@numba_only
+@pytest.mark.parametrize("L", [28, 41, 248])
+def test_edge_medians_kernel_equals_np_median(L):
+    """The bland model's truncated 27-band windows at both ends: sorted-buffer updates give
+    np.median's values exactly (odd and even counts, ties)."""
+    rng = np.random.default_rng(L)
+    X = rng.normal(size=(50, L))
+    X[:10] = np.round(X[:10], 1)  # ties
+    out = np.full_like(X, np.nan)
+    _kernels._median_edges_rows(X, 13, out)
+    for c in list(range(13)) + list(range(L - 13, L)):
+        np.testing.assert_array_equal(out[:, c], np.median(X[:, max(0, c - 13):c + 14], axis=1))
+    assert np.isnan(out[:, 13:L - 13]).all()  # the interior is left alone

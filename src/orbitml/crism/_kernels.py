@@ -871,3 +871,53 @@ def _region_sums(ids, flat, sums, counts):  # pragma: no cover - compiled
             ok = v == v
             s[b] += v if ok else 0.0
             c[b] += ok
+
+
+@njit(nogil=True, cache=True)
+def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
+    """The truncated-window medians at both ends of each row of ``X`` (float64, no NaN, more than
+    ``2 r`` columns): ``out[:, c] = median(X[:, max(0, c - r):c + r + 1])`` for the ``r`` columns
+    at each end (``np.median``: an even count gives the mean of the two middle values).  The left
+    windows grow by one value and the right ones shrink by one, so one sorted buffer per end is
+    updated by insertion or removal instead of sorting every window."""
+    n, L = X.shape
+    buf = np.empty(2 * r + 1)
+    for i in range(n):
+        x = X[i]
+        m = 0
+        for j in range(r):  # left: start from the first r values, add one per column
+            v = x[j]
+            p = m
+            while p > 0 and buf[p - 1] > v:
+                buf[p] = buf[p - 1]
+                p -= 1
+            buf[p] = v
+            m += 1
+        for c in range(r):
+            v = x[c + r]
+            p = m
+            while p > 0 and buf[p - 1] > v:
+                buf[p] = buf[p - 1]
+                p -= 1
+            buf[p] = v
+            m += 1
+            out[i, c] = buf[m // 2] if m % 2 else (buf[m // 2 - 1] + buf[m // 2]) / 2
+        m = 0
+        for j in range(L - 2 * r, L):  # right: start from the last 2 r values, drop one per column
+            v = x[j]
+            p = m
+            while p > 0 and buf[p - 1] > v:
+                buf[p] = buf[p - 1]
+                p -= 1
+            buf[p] = v
+            m += 1
+        for c in range(L - r, L):
+            if c > L - r:
+                v = x[c - r - 1]
+                p = 0
+                while buf[p] != v:
+                    p += 1
+                for q in range(p, m - 1):
+                    buf[q] = buf[q + 1]
+                m -= 1
+            out[i, c] = buf[m // 2] if m % 2 else (buf[m // 2 - 1] + buf[m // 2]) / 2
