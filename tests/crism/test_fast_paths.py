@@ -23,6 +23,18 @@ from tests.crism import _sim
 numba_only = pytest.mark.skipif(not _kernels.AVAILABLE, reason="numba is not installed")
 
 
+def _grouped_spectra(rng, sizes: dict, d: int):
+    """Spectra ``(X, y, g)``: for each class ``k`` of ``sizes``, one image (id ``10 k + j``) of each
+    listed size, spectra scattered around a per-image mean near ``k``."""
+    X, y, g = [], [], []
+    for k, ns in sizes.items():
+        for j, n in enumerate(ns):
+            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
+            y += [k] * n
+            g += [10 * k + j] * n
+    return np.vstack(X), np.array(y), np.array(g)
+
+
 @pytest.mark.parametrize("dtype,nodata", [(np.uint16, 65535), (np.int16, -1), (np.float32, 65535.0),
                                           (np.float64, None), (np.float32, np.nan), (np.int16, None)])
 @pytest.mark.parametrize("threads", [1, 3])
@@ -139,15 +151,8 @@ def test_hbm_fit_with_single_spectrum_images_equals_group_by_group_formulas():
     from orbitml.crism.hbm import HBMClassifier
 
     rng = np.random.default_rng(4)
-    d = 5
-    X, y, g = [], [], []
     sizes = {0: [6, 1, 9], 1: [1, 1], 2: [4, 7, 1, 3], 3: [5, 5, 1]}  # class 3: equal sizes, one weight
-    for k, ns in sizes.items():
-        for j, n in enumerate(ns):
-            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
-            y += [k] * n
-            g += [10 * k + j] * n
-    X, y, g = np.vstack(X), np.array(y), np.array(g)
+    X, y, g = _grouped_spectra(rng, sizes, 5)
     perm = rng.permutation(y.size)  # the fit must not rely on the input order
     m = HBMClassifier(kappa0=1.0, kappa1=100.0).fit(X[perm], y[perm], g[perm])
     groups = {k: [X[(y == k) & (g == 10 * k + j)] for j in range(len(ns))] for k, ns in sizes.items()}
@@ -256,16 +261,7 @@ def test_merged_statistics_give_the_fit_on_all_images():
     all of them: unequal and single-spectrum groups, a class only in one part, parts in any order."""
     from orbitml.crism.hbm import HBMClassifier
 
-    rng = np.random.default_rng(11)
-    d = 6
-    X, y, g = [], [], []
-    sizes = {0: [6, 1, 9, 4], 1: [3, 3, 3], 2: [4, 7, 1], 3: [5, 2]}
-    for k, ns in sizes.items():
-        for j, n in enumerate(ns):
-            X.append(rng.normal(k, 0.3, d) + rng.normal(0, 0.5, (n, d)))
-            y += [k] * n
-            g += [10 * k + j] * n
-    X, y, g = np.vstack(X), np.array(y), np.array(g)
+    X, y, g = _grouped_spectra(np.random.default_rng(11), {0: [6, 1, 9, 4], 1: [3, 3, 3], 2: [4, 7, 1], 3: [5, 2]}, 6)
     whole = HBMClassifier().fit(X, y, g)
     part_b = np.isin(g, [1, 2, 11, 20])  # images of classes 0, 1 and 2; class 3 only in part A
     a = HBMClassifier().fit(X[~part_b], y[~part_b], g[~part_b])

@@ -873,6 +873,22 @@ def _region_sums(ids, flat, sums, counts):  # pragma: no cover - compiled
             c[b] += ok
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _insert_sorted(buf, m, v):  # pragma: no cover - compiled
+    """Insert ``v`` into the sorted ``buf[:m]``; returns the new count."""
+    p = m
+    while p > 0 and buf[p - 1] > v:
+        buf[p] = buf[p - 1]
+        p -= 1
+    buf[p] = v
+    return m + 1
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _median_sorted(buf, m):  # pragma: no cover - compiled
+    return buf[m // 2] if m % 2 else (buf[m // 2 - 1] + buf[m // 2]) / 2
+
+
 @njit(nogil=True, cache=True)
 def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
     """The truncated-window medians at both ends of each row of ``X`` (float64, no NaN, more than
@@ -886,31 +902,13 @@ def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
         x = X[i]
         m = 0
         for j in range(r):  # left: start from the first r values, add one per column
-            v = x[j]
-            p = m
-            while p > 0 and buf[p - 1] > v:
-                buf[p] = buf[p - 1]
-                p -= 1
-            buf[p] = v
-            m += 1
+            m = _insert_sorted(buf, m, x[j])
         for c in range(r):
-            v = x[c + r]
-            p = m
-            while p > 0 and buf[p - 1] > v:
-                buf[p] = buf[p - 1]
-                p -= 1
-            buf[p] = v
-            m += 1
-            out[i, c] = buf[m // 2] if m % 2 else (buf[m // 2 - 1] + buf[m // 2]) / 2
+            m = _insert_sorted(buf, m, x[c + r])
+            out[i, c] = _median_sorted(buf, m)
         m = 0
         for j in range(L - 2 * r, L):  # right: start from the last 2 r values, drop one per column
-            v = x[j]
-            p = m
-            while p > 0 and buf[p - 1] > v:
-                buf[p] = buf[p - 1]
-                p -= 1
-            buf[p] = v
-            m += 1
+            m = _insert_sorted(buf, m, x[j])
         for c in range(L - r, L):
             if c > L - r:
                 v = x[c - r - 1]
@@ -920,4 +918,4 @@ def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
                 for q in range(p, m - 1):
                     buf[q] = buf[q + 1]
                 m -= 1
-            out[i, c] = buf[m // 2] if m % 2 else (buf[m // 2 - 1] + buf[m // 2]) / 2
+            out[i, c] = _median_sorted(buf, m)
