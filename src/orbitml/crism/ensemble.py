@@ -187,9 +187,9 @@ class CrismClassifier:
 
         ``held`` and ``full`` are ``(scores, class positions)`` (``None``: not available; ``full`` is
         only computed when some class has fewer than ``min_per_class`` held-out spectra, default
-        :data:`OOD_MIN_HELDOUT`).  What
-        matters is what spectra of *new* images reach, so the scores in ``held`` (of held-out
-        spectra, under models fitted without their images) set the thresholds: for class k,
+        :data:`OOD_MIN_HELDOUT`).  What matters is what spectra of *new* images reach, so the
+        scores in ``held`` (of held-out spectra, under models fitted without their images) set the
+        thresholds: for class k,
         ``median_k - z * s_k`` with ``s_k = 1.4826 * MAD_k`` and ``z`` the normal quantile of
         ``1 - ood_quantile`` (a robust low quantile: one odd spectrum does not set it).  A class
         with fewer than ``min_per_class`` held-out spectra borrows strength: its centre is its
