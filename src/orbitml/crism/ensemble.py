@@ -156,7 +156,6 @@ class CrismClassifier:
         """One HBM per band subset on the spectra ``X[rows]`` (default all), fitted on 2 worker
         threads (single-threaded BLAS each; the fits are independent, so the result does not depend
         on the thread count); ``stats_only`` stops at each model's sufficient statistics."""
-        s = self.settings
         rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
         # rows put in (class, image) order once (each model's compiled pass reads them through
         # ``order``; the numpy path gathers them), and grouped once for all the models
@@ -165,8 +164,7 @@ class CrismClassifier:
         plan = GroupPlan(yk, g)
 
         def one(sub):
-            return HBMClassifier(s.kappa0, s.kappa1, s.m_extra, s.compute_dtype).fit_minmax(
-                X, sub, yk, plan, rows=order, stats_only=stats_only)
+            return HBMClassifier(**self._hbm_params()).fit_minmax(X, sub, yk, plan, rows=order, stats_only=stats_only)
 
         return parallel_map(one, self.subsets_, min(2, os.cpu_count() or 1))
 
@@ -174,13 +172,24 @@ class CrismClassifier:
         """The models fitted on every image, from those fitted without the images of ``rows`` and
         the sufficient statistics of those rows alone (:meth:`HBMStats.merge`): the same posterior
         as refitting from scratch (up to summation order) without revisiting the held-in rows."""
-        s = self.settings
         parts = self._fit_models(X, yk, g, rows=rows, stats_only=True)
-        out = []
-        for m, p in zip(held_in, parts, strict=True):
-            out.append(HBMClassifier.from_stats(m.stats_.merge(p.stats_), kappa0=s.kappa0, kappa1=s.kappa1,
-                                                m_extra=s.m_extra, compute_dtype=s.compute_dtype))
-        return out
+        return [HBMClassifier.from_stats(m.stats_.merge(p.stats_), **self._hbm_params())
+                for m, p in zip(held_in, parts, strict=True)]
+
+    def _hbm_params(self) -> dict:
+        s = self.settings
+        return {"kappa0": s.kappa0, "kappa1": s.kappa1, "m_extra": s.m_extra, "compute_dtype": s.compute_dtype}
+
+    @staticmethod
+    def _transposed_chunk(X: np.ndarray, rows: np.ndarray, a: int, b: int) -> np.ndarray:
+        """Spectra ``X[rows[a:b]]`` as a ``(bands, >= b - a)`` float32 array (bands first, pixels
+        last, rows a few cache lines longer than the chunk so they are not a power of 2 long), once
+        for all the ensemble's models."""
+        from orbitml.crism import _kernels
+
+        XT = np.empty((X.shape[1], b - a + 48), dtype=np.float32)
+        _kernels._gather_rows_t(X, rows, a, b, XT)
+        return XT
 
     def _learn_ood(self, held: tuple | None, full: tuple | None, min_per_class: int | None = None) -> None:
         """Per-class OOD thresholds on the best-class log-likelihood summed over the models.
@@ -259,8 +268,7 @@ class CrismClassifier:
         def run(a, b):
             sc = np.zeros(b - a)
             if fused:
-                XT = np.empty((X.shape[1], b - a + 48), dtype=np.float32)  # see predict_scores
-                _kernels._gather_rows_t(X, rows, a, b, XT)
+                XT = self._transposed_chunk(X, rows, a, b)
             for i, (plan, sub, c) in enumerate(zip(plans, subs, cls, strict=True)):
                 if fused:
                     ll = plan.log1p_terms_t(plan.minmax_t(XT, sub, b - a), overwrite=True, centred=True)
@@ -435,8 +443,7 @@ class CrismClassifier:
             if fused:  # classes first, pixels last (see StudentTPlan): every pass runs along the pixels
                 ST = np.zeros((K, b - a))
                 if transposed:  # the chunk transposed once; each model gathers whole rows of it
-                    XT = np.empty((X.shape[1], b - a + 48), dtype=np.float32)  # rows not a power of 2 long
-                    _kernels._gather_rows_t(X, rows, a, b, XT)
+                    XT = self._transposed_chunk(X, rows, a, b)
                 for plan, sub, c, w in zip(plans, subs, cls, wts, strict=True):
                     Xc = plan.minmax_t(XT, sub, b - a) if transposed else plan.minmax_rows(X, rows, a, b, sub)
                     ll = plan.log1p_terms_t(Xc, overwrite=True, centred=True)
