@@ -36,6 +36,42 @@ def test_split_images_keeps_every_class_in_training():
     assert np.array_equal(held, split_images(y, g, 0.5, seed=3))
 
 
+def _split_reference(y, groups, fraction, seed):
+    """The rule written out over (image, class) pairs: shuffle the sorted image ids, hold an image
+    out while every class in it keeps another training image."""
+    rng = np.random.default_rng(seed)
+    imgs = np.unique(groups)
+    rng.shuffle(imgs)
+    pairs = {(gv, yv) for gv, yv in zip(groups.tolist(), y.tolist(), strict=True)}
+    left = {}
+    for _, yv in pairs:
+        left[yv] = left.get(yv, 0) + 1
+    held = []
+    for im in imgs.tolist():
+        if len(held) >= int(round(fraction * imgs.size)):
+            break
+        cls_in = [yv for gv, yv in pairs if gv == im]
+        if all(left[k] > 1 for k in cls_in):
+            held.append(im)
+            for k in cls_in:
+                left[k] -= 1
+    return np.array(held, dtype=groups.dtype)
+
+
+@pytest.mark.parametrize("strings", [False, True])
+def test_split_images_matches_the_pairwise_rule(strings):
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        n, n_img, n_cls = int(rng.integers(1, 300)), int(rng.integers(1, 15)), int(rng.integers(1, 6))
+        g = rng.integers(0, n_img, n) * 7 + 100
+        g = np.array([f"im{v}" for v in g]) if strings else g
+        y = rng.integers(0, n_cls, n) * 3
+        frac, seed = float(rng.uniform(0, 1)), int(rng.integers(0, 1000))
+        held = split_images(y, g, frac, seed)
+        assert held.dtype == g.dtype
+        assert np.array_equal(held, _split_reference(y, g, frac, seed))
+
+
 def test_weights_prefer_the_informative_model():
     rng = np.random.default_rng(0)
     n, K = 600, 3

@@ -45,20 +45,23 @@ def data_hash(*arrays: np.ndarray) -> str:
 def split_images(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Image ids to hold out: about ``fraction`` of the images, never a class's last image."""
     rng = np.random.default_rng(seed)
-    imgs = np.unique(groups)
-    rng.shuffle(imgs)
+    imgs, g_inv = np.unique(groups, return_inverse=True)
+    _, y_inv = np.unique(y, return_inverse=True)
+    # which classes each image holds, as a table (images x classes): one sort of each label array
+    present = np.zeros((imgs.size, int(y_inv.max(initial=-1)) + 1), dtype=bool)
+    present[g_inv.ravel(), y_inv.ravel()] = True
+    pos = np.arange(imgs.size)
+    rng.shuffle(pos)
     target = int(round(fraction * imgs.size))
-    pairs = np.unique(np.stack([groups, y], axis=1), axis=0)
-    left = {int(k): int(v) for k, v in zip(*np.unique(pairs[:, 1], return_counts=True), strict=True)}
+    left = present.sum(axis=0)  # images left in training per class
     held = []
-    for im in imgs:
+    for i in pos:
         if len(held) >= target:
             break
-        cls_in = pairs[pairs[:, 0] == im, 1]
-        if all(left[int(k)] > 1 for k in cls_in):
-            held.append(im)
-            for k in cls_in:
-                left[int(k)] -= 1
+        cls_in = present[i]
+        if (left[cls_in] > 1).all():
+            held.append(imgs[i])
+            left[cls_in] -= 1
     return np.array(held, dtype=groups.dtype)
 
 
