@@ -64,3 +64,36 @@ def test_each_calling_thread_has_its_own_workers():
     for t in ts:
         t.join()
     assert got["a"] and got["b"] and not (got["a"] & got["b"])
+
+
+def test_in_background_runs_beside_the_caller_and_hands_back_result_or_error():
+    main = threading.get_ident()
+    started, release = threading.Event(), threading.Event()
+
+    def job(x):
+        started.set()
+        assert release.wait(timeout=30)  # the caller goes on while this waits
+        pair = threading.Barrier(2)  # each item waits for the other: two workers must run them
+        inner = set(_pool.parallel_map(lambda y: (pair.wait(timeout=30), threading.get_ident())[1], range(2), 2))
+        return threading.get_ident(), inner, x * 2
+
+    fut = _pool.in_background(job, 21)
+    assert started.wait(timeout=30) and not fut.done()
+    release.set()
+    me, inner, val = fut.result(timeout=30)
+    assert val == 42 and me != main
+    assert me not in inner and len(inner) == 2  # a map inside gets its own two workers
+
+    def bad():
+        raise ValueError("in the background")
+
+    with pytest.raises(ValueError, match="in the background"):
+        _pool.in_background(bad).result(timeout=30)
+
+
+def test_in_background_inside_a_pool_worker_runs_at_once():
+    def outer(x):
+        fut = _pool.in_background(threading.get_ident)
+        return fut.done() and fut.result() == threading.get_ident()
+
+    assert _pool.parallel_map(outer, range(4), 2) == [True] * 4

@@ -12,6 +12,8 @@ such stages.  :func:`parallel_map` hands the work to one long-lived pool per thr
 * A process forked after the pool started (multiprocessing, some dask schedulers) gets a new pool:
   the parent's threads do not exist in the child.
 * Results never depend on the thread count: callers split their work the same way for any count.
+* :func:`in_background` runs one call on a persistent background worker of the caller while the
+  caller goes on with other work (the training's refit statistics beside its serial weight fit).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -37,6 +39,28 @@ def _pool(nthreads: int) -> ThreadPoolExecutor:
     if entry is None or entry[0] != pid:
         entry = pools[nthreads] = (pid, ThreadPoolExecutor(nthreads, thread_name_prefix="orbitml-crism"))
     return entry[1]
+
+
+def _background() -> ThreadPoolExecutor:
+    entry = getattr(_local, "background", None)
+    if entry is None or entry[0] != os.getpid():
+        entry = _local.background = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="orbitml-crism-bg"))
+    return entry[1]
+
+
+def in_background(fn: Callable[..., R], *args, **kwargs) -> Future:
+    """``fn(*args, **kwargs)`` started on the calling thread's background worker (one persistent
+    thread, created on first use); the returned future gives its result or raises its exception.
+    The worker is not a pool worker: a :func:`parallel_map` inside ``fn`` gets its own workers.
+    From inside a pool worker the call runs at once, serially, and the future is already done."""
+    if in_worker():
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # handed to the caller through the future
+            f.set_exception(exc)
+        return f
+    return _background().submit(fn, *args, **kwargs)
 
 
 def in_worker() -> bool:

@@ -16,7 +16,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from orbitml.crism import bands as cb
 from orbitml.crism import classes as cc
-from orbitml.crism._pool import parallel_map
+from orbitml.crism._pool import in_background, parallel_map
 from orbitml.crism.hbm import GroupPlan, HBMClassifier, map_chunks, softmax_rows
 from orbitml.crism.preprocess import despike
 from orbitml.crism.settings import CrismSettings
@@ -171,11 +171,14 @@ class CrismClassifier:
 
         return parallel_map(one, self.subsets_, min(2, os.cpu_count() or 1))
 
-    def _refit_all(self, held_in: list, X, yk, g, rows: np.ndarray) -> list:
+    def _refit_all(self, held_in: list, X, yk, g, rows: np.ndarray, parts: list | None = None) -> list:
         """The models fitted on every image, from those fitted without the images of ``rows`` and
         the sufficient statistics of those rows alone (:meth:`HBMStats.merge`): the same posterior
-        as refitting from scratch (up to summation order) without revisiting the held-in rows."""
-        parts = self._fit_models(X, yk, g, rows=rows, stats_only=True)
+        as refitting from scratch (up to summation order) without revisiting the held-in rows.
+        ``parts``: those rows' statistics (the models of ``_fit_models(..., stats_only=True)``),
+        when already computed."""
+        if parts is None:
+            parts = self._fit_models(X, yk, g, rows=rows, stats_only=True)
         return [HBMClassifier.from_stats(m.stats_.merge(p.stats_), **self._hbm_params())
                 for m, p in zip(held_in, parts, strict=True)]
 
@@ -344,6 +347,11 @@ class CrismClassifier:
             union = sel_w | sel_t | sel_o
             at = np.cumsum(union) - 1  # position of a selected spectrum among the union's
             P, score = self._model_probs(models, X, np.flatnonzero(union))  # (M, K, n)
+            # the held-out rows' statistics for the refit do not depend on what follows: computed
+            # on a background worker while the weights and temperature are fitted (serial work)
+            held_rows = np.flatnonzero(~fit_sel)
+            parts = (in_background(self._fit_models, X, yk, groups, rows=held_rows, stats_only=True)
+                     if s.refit_full else None)
             say(f"learning per-class weights on {h_w.size} held-out images")
             self.weights_ = _fit_weights(P[:, :, at[sel_w]], yk[sel_w], K, classes_first=True)
             Q = self._combine(P[:, :, at[sel_t]])
@@ -362,7 +370,7 @@ class CrismClassifier:
                 self.models_ = models
         if held.size >= 2 and s.refit_full:
             say(f"adding the {held.size} held-out images to the {M} HBMs")
-            self.models_ = self._refit_all(models, X, yk, groups, np.flatnonzero(~fit_sel))
+            self.models_ = self._refit_all(models, X, yk, groups, held_rows, parts=parts.result())
         elif held.size < 2:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
