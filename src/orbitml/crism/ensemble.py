@@ -353,8 +353,8 @@ class CrismClassifier:
             parts = (in_background(self._fit_models, X, yk, groups, rows=held_rows, stats_only=True)
                      if s.refit_full else None)
             say(f"learning per-class weights on {h_w.size} held-out images")
-            self.weights_ = _fit_weights(P[:, :, at[sel_w]], yk[sel_w], K, classes_first=True)
-            Q = self._combine(P[:, :, at[sel_t]])
+            self.weights_ = _fit_weights(np.take(P, at[sel_w], axis=2), yk[sel_w], K, classes_first=True)
+            Q = self._combine(np.take(P, at[sel_t], axis=2))  # take: a C-ordered copy in one pass
             self.temperature_ = _fit_temperature(Q, yk[sel_t])
             Qt = apply_temperature(Q, self.temperature_)
             yt = yk[sel_t]
