@@ -320,6 +320,42 @@ def test_model_probs_fused_equals_numpy_path(monkeypatch):
 
 
 @numba_only
+def test_one_call_ensemble_chunk_equals_the_per_model_kernels_exactly():
+    """The compiled one-call evaluation of a chunk (every model, BLAS products inside) gives the
+    per-model plan methods and kernels' values bit for bit: the same arithmetic in the same order."""
+    clf, _ = _sim.model()
+    d = _sim.labelled(seed=4, n_images=3)
+    X = np.ascontiguousarray(d["pixspec"][:, :248], dtype=np.float32)
+    X[7, 11] = np.nan  # a NaN spectrum stays NaN in both
+    rows = np.arange(1, X.shape[0], 2)[:300]
+    m = rows.size
+    K = clf.classes_.size
+    plans = [mod.plan() for mod in clf.models_]
+    subs = [np.asarray(sub, dtype=np.int64) for sub in clf.subsets_]
+    cls = [np.asarray(mod.classes_, dtype=np.int64) for mod in clf.models_]
+    wts = [np.ascontiguousarray(clf.weights_[i, c]) for i, c in enumerate(cls)]
+    XT = clf._transposed_chunk(X, rows, 0, m)
+    ref, sref = np.zeros((K, m)), np.zeros(m)
+    per_ref = np.zeros((len(plans), K, m))
+    for i, (plan, sub, c, w) in enumerate(zip(plans, subs, cls, wts, strict=True)):
+        ll = plan.log1p_terms_t(plan.minmax_t(XT, sub, m), overwrite=True, centred=True)
+        _kernels._loglik_shift_max_t(ll, plan.const, plan.coef, sref)
+        E = ll.copy()
+        _kernels._exp_weighted_add_t(ll, c, w, ref)
+        _kernels._exp_weighted_add_t(E, c, np.ones(c.size), per_ref[i])
+    ST, sc = np.zeros((1, K, m)), np.zeros(m)
+    _kernels._ensemble_chunk(XT, m, *clf._packed_plans(plans, subs, cls, wts), False, ST, sc)
+    np.testing.assert_array_equal(ST[0], ref)
+    np.testing.assert_array_equal(sc, sref)
+    assert np.isnan(sc[rows == 7]).all() and np.isfinite(np.delete(sc, np.flatnonzero(rows == 7))).all()
+    ones = [np.ones(c.size) for c in cls]
+    per, sc2 = np.zeros((len(plans), K, m)), np.zeros(m)
+    _kernels._ensemble_chunk(XT, m, *clf._packed_plans(plans, subs, cls, ones), True, per, sc2)
+    np.testing.assert_array_equal(per, per_ref)
+    np.testing.assert_array_equal(sc2, sref)
+
+
+@numba_only
 @pytest.mark.parametrize("L", [28, 41, 248])
 def test_edge_medians_kernel_equals_np_median(L):
     """The bland model's truncated 27-band windows at both ends: sorted-buffer updates give

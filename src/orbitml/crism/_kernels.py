@@ -919,3 +919,64 @@ def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
                     buf[q] = buf[q + 1]
                 m -= 1
             out[i, c] = _median_sorted(buf, m)
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"}, error_model="numpy")
+def _sq_dist_acc_t(Z, shift, K, wq, acc):  # pragma: no cover - compiled
+    """One coordinate block's share of :func:`_sq_dist_t`: ``acc[k, r] += (Z[k * wq + i, r] -
+    shift[k * wq + i])**2`` over the block's ``wq`` coordinates ``i`` (the same additions in the
+    same order, summed in ``Z``'s dtype)."""
+    m = acc.shape[1]
+    for k in range(K):
+        a = acc[k]
+        for i in range(k * wq, (k + 1) * wq):
+            s = shift[i]
+            z = Z[i]
+            for r in range(m):
+                v = z[r] - s
+                a[r] += v * v
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _ensemble_chunk(XT, m, sub_flat, sub_off, centre_flat, blk_off, wt_flat, wt_off, wt_rows, wt_cols,
+                    sh_flat, sh_off, cls_flat, cls_off, dof_flat, const_flat, coef_flat, weight_flat, per_model,
+                    ST, score):  # pragma: no cover - compiled
+    """Every model of the ensemble on one transposed float32 chunk ``XT`` (bands first, its first
+    ``m`` pixels), in one call that holds no GIL: per model the min-max scaling and centring of its
+    bands (:func:`_minmax_centre_t`), the whitening products block by block (BLAS through
+    ``np.dot``, each block's squares summed while it is in cache), ``log1p``, the best-class
+    log-likelihood added to ``score`` and the softmax, weighted and scattered into ``ST[0]`` (or
+    ``ST[i]`` for model ``i`` with ``per_model``).  The arithmetic is that of
+    :meth:`orbitml.crism.hbm.StudentTPlan.log1p_terms_t` and the two kernels after it, in the
+    same order.  The models' arrays come packed (see ``CrismClassifier._packed_plans``): model
+    ``i``'s bands ``sub_flat[sub_off[i]:sub_off[i + 1]]`` (centres alike), blocks
+    ``blk_off[i] .. blk_off[i + 1]``, block ``b``'s factor rows ``wt_flat[wt_off[b]:]`` as a
+    ``(wt_rows[b], wt_cols[b])`` matrix and its shifts ``sh_flat[sh_off[b]:]``, its classes
+    ``cls_flat[cls_off[i]:cls_off[i + 1]]`` (dofs, constants, coefficients, weights alike)."""
+    M = sub_off.shape[0] - 1
+    zmax = 0
+    for b in range(wt_rows.shape[0]):
+        zmax = max(zmax, wt_rows[b])
+    Z = np.empty((zmax, m), np.float32)
+    for i in range(M):
+        s0, s1 = sub_off[i], sub_off[i + 1]
+        d = s1 - s0
+        c0, c1 = cls_off[i], cls_off[i + 1]
+        K = c1 - c0
+        Xc = np.empty((d, m), np.float32)
+        _minmax_centre_t(XT, sub_flat[s0:s1], centre_flat[s0:s1], Xc)
+        acc = np.zeros((K, m), np.float32)
+        for b in range(blk_off[i], blk_off[i + 1]):
+            rows, cols = wt_rows[b], wt_cols[b]
+            Wt = wt_flat[wt_off[b]:wt_off[b] + rows * cols].reshape(rows, cols)
+            Zb = Z[:rows]
+            np.dot(Wt, Xc[:cols], Zb)
+            _sq_dist_acc_t(Zb, sh_flat[sh_off[b]:sh_off[b] + rows], K, rows // K, acc)
+        u = np.empty((K, m))
+        for k in range(K):
+            dk = dof_flat[c0 + k]
+            for r in range(m):
+                u[k, r] = np.float64(acc[k, r]) / dk
+        _log1p_rows(u)
+        _loglik_shift_max_t(u, const_flat[c0:c1], coef_flat[c0:c1], score)
+        _exp_weighted_add_t(u, cls_flat[c0:c1], weight_flat[c0:c1], ST[i] if per_model else ST[0])
