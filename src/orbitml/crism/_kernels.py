@@ -814,20 +814,33 @@ def _exp_weighted_add_t(E, cls, w, ST):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _minmax_group_centre(X, rows, sub, starts, counts, Xc, means):  # pragma: no cover - compiled
+def _minmax_group_centre(X, rows, sub, starts, counts, Xc, means, touch, sink):  # pragma: no cover - compiled
     """The training statistics of one band subset, in one pass per group of rows:
     ``S = minmax_rows(X[rows][:, sub])`` (arithmetic in ``X``'s dtype, as numpy does it), each group's
     mean ``means[g]`` (float64, rows summed in order, as ``np.add.reduceat`` sums them) and the
     centred rows ``Xc = S - means[group]`` (float64).  Groups are the contiguous row runs
-    ``starts[g] .. starts[g] + counts[g]``.  Returns False when a scaled value is not finite."""
+    ``starts[g] .. starts[g] + counts[g]``.  Returns False when a scaled value is not finite.
+
+    ``touch``: also read one value per cache line of the row two ahead (summed into ``sink[0]``
+    so that the reads stay).  A subset spanning a few cache lines of each long row (a 31-band
+    window: 3 of 16 lines) leaves the hardware prefetcher with a sparse stride it does not follow,
+    and every row waits for memory: measured on a Zen 4 EPYC, 13 ms per 65k rows against 5 ms with
+    the whole row streamed in this way (and against 6 ms for a 55-band subset reading every line)."""
     d = sub.shape[0]
     one = X.dtype.type(1)
     ok = True
+    n_rows = rows.shape[0]
+    L = X.shape[1]
+    s_acc = X.dtype.type(0)
     for g in range(starts.shape[0]):
         s0 = starts[g]
         acc = means[g]
         acc[:] = 0.0
         for i in range(s0, s0 + counts[g]):
+            if touch:
+                nxt = X[rows[i + 2 if i + 2 < n_rows else n_rows - 1]]
+                for c in range(0, L, 16):
+                    s_acc += nxt[c]
             src = X[rows[i]]
             lo = src[sub[0]]
             hi = lo
@@ -851,6 +864,7 @@ def _minmax_group_centre(X, rows, sub, starts, counts, Xc, means):  # pragma: no
             dst = Xc[i]
             for q in range(d):
                 dst[q] -= acc[q]
+    sink[0] = s_acc
     return ok
 
 

@@ -390,7 +390,10 @@ class HBMClassifier:
             raise OrbitmlInputError(f"row indices outside the {X.shape[0]} spectra")
         Xc = np.empty((rows.size, sub.size))
         means = np.empty((plan.starts.size, sub.size))
-        if not _kernels._minmax_group_centre(X, rows, sub, plan.starts, plan.counts, Xc, means):
+        # rows far wider than the subset's span are streamed whole (see the kernel)
+        touch = sub.size > 0 and 2 * int(sub.max() - sub.min() + 1) < X.shape[1]
+        sink = np.zeros(1, dtype=X.dtype)
+        if not _kernels._minmax_group_centre(X, rows, sub, plan.starts, plan.counts, Xc, means, touch, sink):
             raise OrbitmlInputError("training spectra contain non-finite values")
         self.classes_ = plan.classes
         with _single_thread_blas():
