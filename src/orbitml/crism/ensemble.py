@@ -23,10 +23,11 @@ from orbitml.crism.settings import CrismSettings
 from orbitml.errors import OrbitmlInputError
 
 FORMAT_VERSION = 1
-# spectra per chunk of the ensemble's evaluation.  Measured on the benchmark's 134k spectra (15 models, 13
-# classes, AVX-512 core, quiet): 2048 took 0.45 s on 2 threads where 512 took 0.67 s (many small
-# products and kernel calls per chunk: Python glue holding the GIL between them kept the two threads
-# waiting on each other) and 4096 gained nothing more; on one thread 2048 was 4-6% faster than 512.
+# spectra per chunk of the ensemble's per-model evaluation (float64 spectra or models, or no numba).
+# Measured on the benchmark's 134k spectra (15 models, 13 classes, AVX-512 core, quiet): 2048 took
+# 0.45 s on 2 threads where 512 took 0.67 s (many small products and kernel calls per chunk: Python
+# glue holding the GIL between them kept the two threads waiting on each other) and 4096 gained
+# nothing more; on one thread 2048 was 4-6% faster than 512.
 CHUNK = 2048
 # spectra per chunk of the one-call compiled evaluation (float32 models on float32 spectra, the
 # default): no Python runs between the models, so chunks can be small enough for every whitening
