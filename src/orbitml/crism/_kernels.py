@@ -731,22 +731,40 @@ def _sq_dist_t(ZT, shift, e, dof, out):  # pragma: no cover - compiled
     """``out[k, r] = m2 / dof[k]`` (float64, classes first) with ``m2`` the sum over blocks ``q``
     and their coordinates ``i`` of ``(ZT[q, k * wq + i, r] - shift[q, k * wq + i])**2``
     (``wq = e[q + 1] - e[q]``; see :class:`orbitml.crism.hbm.StudentTPlan`), summed in ``ZT``'s
-    dtype along the pixels.  (It must not call the exp/log helpers above: numba compiles a
-    callee with its caller's fastmath flags.)"""
+    dtype along the pixels, block by block (:func:`_sq_dist_acc_t`).  (It must not call the
+    exp/log helpers above: numba compiles a callee with its caller's fastmath flags.)"""
     K, m = out.shape
-    acc = np.empty(m, ZT.dtype)
+    acc = np.zeros((K, m), ZT.dtype)
+    for q in range(e.shape[0] - 1):
+        wq = e[q + 1] - e[q]
+        _sq_dist_acc_t(ZT[q, : K * wq], shift[q], K, wq, acc)
+    _over_dof(acc, dof, out)
+
+
+@njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"}, error_model="numpy")
+def _sq_dist_acc_t(Z, shift, K, wq, acc):  # pragma: no cover - compiled
+    """One coordinate block's share of :func:`_sq_dist_t`: ``acc[k, r] += (Z[k * wq + i, r] -
+    shift[k * wq + i])**2`` over the block's ``wq`` coordinates ``i``, in order (summed in
+    ``Z``'s dtype)."""
+    m = acc.shape[1]
     for k in range(K):
-        acc[:] = 0
-        for q in range(e.shape[0] - 1):
-            wq = e[q + 1] - e[q]
-            for i in range(k * wq, (k + 1) * wq):
-                s = shift[q, i]
-                z = ZT[q, i]
-                for r in range(m):
-                    v = z[r] - s
-                    acc[r] += v * v
+        a = acc[k]
+        for i in range(k * wq, (k + 1) * wq):
+            s = shift[i]
+            z = Z[i]
+            for r in range(m):
+                v = z[r] - s
+                a[r] += v * v
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _over_dof(acc, dof, out):  # pragma: no cover - compiled
+    """``out[k, r] = float64(acc[k, r]) / dof[k]``: squared distances over each class's dof."""
+    K, m = acc.shape
+    for k in range(K):
+        dk = dof[k]
         for r in range(m):
-            out[k, r] = np.float64(acc[r]) / dof[k]
+            out[k, r] = np.float64(acc[k, r]) / dk
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -935,22 +953,6 @@ def _median_edges_rows(X, r, out):  # pragma: no cover - compiled
             out[i, c] = _median_sorted(buf, m)
 
 
-@njit(nogil=True, cache=True, fastmath={"reassoc", "nsz"}, error_model="numpy")
-def _sq_dist_acc_t(Z, shift, K, wq, acc):  # pragma: no cover - compiled
-    """One coordinate block's share of :func:`_sq_dist_t`: ``acc[k, r] += (Z[k * wq + i, r] -
-    shift[k * wq + i])**2`` over the block's ``wq`` coordinates ``i`` (the same additions in the
-    same order, summed in ``Z``'s dtype)."""
-    m = acc.shape[1]
-    for k in range(K):
-        a = acc[k]
-        for i in range(k * wq, (k + 1) * wq):
-            s = shift[i]
-            z = Z[i]
-            for r in range(m):
-                v = z[r] - s
-                a[r] += v * v
-
-
 @njit(nogil=True, cache=True, error_model="numpy")
 def _ensemble_chunk(XT, m, sub_flat, sub_off, centre_flat, blk_off, wt_flat, wt_off, wt_rows, wt_cols,
                     sh_flat, sh_off, cls_flat, cls_off, dof_flat, const_flat, coef_flat, weight_flat, per_model,
@@ -987,10 +989,7 @@ def _ensemble_chunk(XT, m, sub_flat, sub_off, centre_flat, blk_off, wt_flat, wt_
             np.dot(Wt, Xc[:cols], Zb)
             _sq_dist_acc_t(Zb, sh_flat[sh_off[b]:sh_off[b] + rows], K, rows // K, acc)
         u = np.empty((K, m))
-        for k in range(K):
-            dk = dof_flat[c0 + k]
-            for r in range(m):
-                u[k, r] = np.float64(acc[k, r]) / dk
+        _over_dof(acc, dof_flat[c0:c1], u)
         _log1p_rows(u)
         _loglik_shift_max_t(u, const_flat[c0:c1], coef_flat[c0:c1], score)
         _exp_weighted_add_t(u, cls_flat[c0:c1], weight_flat[c0:c1], ST[i] if per_model else ST[0])

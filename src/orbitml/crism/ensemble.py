@@ -178,14 +178,12 @@ class CrismClassifier:
 
         return parallel_map(one, self.subsets_, min(2, os.cpu_count() or 1))
 
-    def _refit_all(self, held_in: list, X, yk, g, rows: np.ndarray, parts: list | None = None) -> list:
-        """The models fitted on every image, from those fitted without the images of ``rows`` and
-        the sufficient statistics of those rows alone (:meth:`HBMStats.merge`): the same posterior
-        as refitting from scratch (up to summation order) without revisiting the held-in rows.
-        ``parts``: those rows' statistics (the models of ``_fit_models(..., stats_only=True)``),
-        when already computed."""
-        if parts is None:
-            parts = self._fit_models(X, yk, g, rows=rows, stats_only=True)
+    def _refit_all(self, held_in: list, parts: list) -> list:
+        """The models fitted on every image, from those fitted on the held-in images and the
+        sufficient statistics of the held-out rows alone (``parts``: the models of
+        ``_fit_models(..., rows=held_out_rows, stats_only=True)``), merged by :meth:`HBMStats.merge`:
+        the same posterior as refitting from scratch (up to summation order) without revisiting
+        the held-in rows."""
         return [HBMClassifier.from_stats(m.stats_.merge(p.stats_), **self._hbm_params())
                 for m, p in zip(held_in, parts, strict=True)]
 
@@ -380,8 +378,7 @@ class CrismClassifier:
             P, score = self._model_probs(models, X, np.flatnonzero(union))  # (M, K, n)
             # the held-out rows' statistics for the refit do not depend on what follows: computed
             # on a background worker while the weights and temperature are fitted (serial work)
-            held_rows = np.flatnonzero(~fit_sel)
-            parts = (in_background(self._fit_models, X, yk, groups, rows=held_rows, stats_only=True)
+            parts = (in_background(self._fit_models, X, yk, groups, rows=np.flatnonzero(~fit_sel), stats_only=True)
                      if s.refit_full else None)
             say(f"learning per-class weights on {h_w.size} held-out images")
             self.weights_ = _fit_weights(np.take(P, at[sel_w], axis=2), yk[sel_w], K, classes_first=True)
@@ -401,7 +398,7 @@ class CrismClassifier:
                 self.models_ = models
         if held.size >= 2 and s.refit_full:
             say(f"adding the {held.size} held-out images to the {M} HBMs")
-            self.models_ = self._refit_all(models, X, yk, groups, held_rows, parts=parts.result())
+            self.models_ = self._refit_all(models, parts.result())
         elif held.size < 2:
             say(f"fitting {M} HBMs on all {np.unique(groups).size} images")
             self.models_ = self._fit_models(X, yk, groups)
